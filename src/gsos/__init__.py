@@ -1,0 +1,1 @@
+"""GSOS: grouped sequential hyperparameter optimisation of CNNs."""

@@ -1,0 +1,255 @@
+"""Dataset preparation: every source ends in the same tensors-plus-manifest layout.
+
+A prepared dataset is ``data.pt`` (uint8 images N×C×H×W and int64 labels for the train,
+validation and test splits, plus the train split's per-channel mean and std) and
+``manifest.json`` (class names, counts per class and split, source checksum, settings).
+Images stay uint8 so the largest paper dataset fits on a GPU; training normalises per batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+SPLITS = ("train", "val", "test")
+
+
+class DataError(ValueError):
+    """A dataset that cannot be prepared as configured; the message says what to fix."""
+
+
+def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize N×C×H×W uint8 images to size×size (bilinear, antialiased)."""
+    if images.shape[-2:] == (size, size):
+        return images.clone()
+    x = F.interpolate(
+        images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    )
+    return x.round().clamp(0, 255).to(torch.uint8)
+
+
+def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """Grey <-> RGB on N×C×H×W uint8 (ITU-R 601 luma for RGB -> grey)."""
+    c = images.shape[1]
+    if c == channels:
+        return images
+    if c == 1 and channels == 3:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    if c == 3 and channels == 1:
+        w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        return (images.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    raise DataError(f"cannot convert {c}-channel images to {channels} channels")
+
+
+def stratified_split(
+    labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, np.ndarray]:
+    """A fixed split: per class, a seeded shuffle, then test, validation, and the rest train.
+
+    ``test_fraction`` may be 0 when the dataset brings its own test split.
+    """
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
+    for cls in np.unique(labels):
+        idx = np.flatnonzero(labels == cls)
+        rng.shuffle(idx)
+        n_test = round(len(idx) * test_fraction)
+        n_val = round(len(idx) * val_fraction)
+        if test_fraction > 0:
+            n_test = max(n_test, 1)
+        n_val = max(n_val, 1)
+        if len(idx) - n_test - n_val < 1:
+            need = (2 if test_fraction > 0 else 1) + 1
+            raise DataError(
+                f"class {cls} has {len(idx)} image(s); the split needs at least {need} "
+                "(one each for train, validation and test). Add images or lower "
+                "split.validation / split.test in the config."
+            )
+        parts["test"].append(idx[:n_test])
+        parts["val"].append(idx[n_test : n_test + n_val])
+        parts["train"].append(idx[n_test + n_val :])
+    return {s: np.sort(np.concatenate(parts[s])) for s in SPLITS}
+
+
+def sha256_bytes(*chunks: bytes) -> str:
+    h = hashlib.sha256()
+    for c in chunks:
+        h.update(c)
+    return h.hexdigest()
+
+
+def prepare_arrays(
+    images: torch.Tensor,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    name: str,
+    image_size: int,
+    channels: int,
+    val_fraction: float,
+    test_fraction: float,
+    split_seed: int,
+    source: Mapping[str, Any],
+    test_images: torch.Tensor | None = None,
+    test_labels: np.ndarray | None = None,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Resize, convert and split decoded uint8 images; return tensors and manifest.
+
+    When ``test_images`` is given (an official test split), only validation is split off
+    the training images.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    if images.dtype != torch.uint8 or images.ndim != 4:
+        raise DataError(f"{name}: expected N×C×H×W uint8 images, got {images.dtype} {tuple(images.shape)}")
+    if len(images) != len(labels):
+        raise DataError(f"{name}: {len(images)} images but {len(labels)} labels")
+    present = np.unique(labels)
+    if len(present) < 2:
+        raise DataError(f"{name}: found {len(present)} class(es); classification needs at least 2")
+    official_test = test_images is not None
+    split = stratified_split(labels, val_fraction, 0.0 if official_test else test_fraction, split_seed)
+    x = convert_channels(resize_uint8(images, image_size), channels)
+    tensors: dict[str, torch.Tensor] = {}
+    for s in ("train", "val") if official_test else SPLITS:
+        sel = torch.from_numpy(split[s])
+        tensors[f"x_{s}"] = x[sel].contiguous()
+        tensors[f"y_{s}"] = torch.from_numpy(labels[split[s]])
+    if official_test:
+        assert test_labels is not None
+        tx = convert_channels(resize_uint8(test_images, image_size), channels)
+        tensors["x_test"] = tx.contiguous()
+        tensors["y_test"] = torch.from_numpy(np.asarray(test_labels, dtype=np.int64))
+    train = tensors["x_train"].float() / 255.0
+    tensors["mean"] = train.mean(dim=(0, 2, 3))
+    tensors["std"] = train.std(dim=(0, 2, 3)).clamp_min(1e-3)
+    counts = {
+        s: {class_names[c]: int((tensors[f"y_{s}"] == c).sum()) for c in range(len(class_names))}
+        for s in SPLITS
+    }
+    manifest = {
+        "name": name,
+        "class_names": list(class_names),
+        "n_classes": len(class_names),
+        "image_size": image_size,
+        "channels": channels,
+        "shape": [channels, image_size, image_size],
+        "counts": counts,
+        "n_images": {s: sum(counts[s].values()) for s in SPLITS},
+        "split": {
+            "validation": val_fraction,
+            "test": "official" if official_test else test_fraction,
+            "seed": split_seed,
+        },
+        "normalisation": {
+            "mean": [round(float(v), 6) for v in tensors["mean"]],
+            "std": [round(float(v), 6) for v in tensors["std"]],
+        },
+        "source": dict(source),
+    }
+    return tensors, manifest
+
+
+def load_digits_source() -> tuple[torch.Tensor, np.ndarray, list[str], dict[str, Any]]:
+    """scikit-learn's 1,797 8×8 digits (values 0..16), as uint8 0..255 images."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    raw = np.asarray(d.images, dtype=np.float64)
+    imgs = np.round(raw * (255.0 / 16.0)).astype(np.uint8)[:, None, :, :]
+    source = {
+        "kind": "embedded",
+        "name": "digits",
+        "origin": "sklearn.datasets.load_digits",
+        "sha256": sha256_bytes(raw.tobytes(), np.asarray(d.target).tobytes()),
+    }
+    return torch.from_numpy(imgs), np.asarray(d.target), [str(n) for n in d.target_names], source
+
+
+def prepare_dataset(name: str, cfg: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Prepare one configured dataset (``datasets.<name>`` of the config)."""
+    src = cfg["source"]
+    if src["kind"] != "embedded" or src.get("name", "digits") != "digits":
+        raise DataError(
+            f"datasets.{name}.source: kind {src['kind']!r} is not supported yet; "
+            "use {kind: embedded, name: digits}"
+        )
+    images, labels, classes, source = load_digits_source()
+    split = cfg.get("split", {})
+    return prepare_arrays(
+        images,
+        labels,
+        classes,
+        name=name,
+        image_size=int(cfg["image_size"]),
+        channels=int(cfg.get("channels", 1)),
+        val_fraction=float(split.get("validation", 0.2)),
+        test_fraction=float(split.get("test", 0.2)),
+        split_seed=int(split.get("seed", 0)),
+        source=source,
+    )
+
+
+def atomic_write_bytes(path: Path, write: Any) -> None:
+    """Call ``write(fileobj)`` on a temp file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, lambda f: f.write(text.encode()))
+
+
+def save_prepared(data_path: Path, manifest_path: Path, tensors: dict[str, torch.Tensor], manifest: dict) -> None:
+    atomic_write_bytes(Path(data_path), lambda f: torch.save(tensors, f))
+    atomic_write_text(Path(manifest_path), json.dumps(manifest, indent=2) + "\n")
+
+
+@dataclass
+class DeviceData:
+    """A prepared dataset loaded once onto the training device (uint8 images)."""
+
+    x: dict[str, torch.Tensor]
+    y: dict[str, torch.Tensor]
+    mean: torch.Tensor
+    std: torch.Tensor
+    n_classes: int
+
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.x["train"].shape[1:]
+        return int(c), int(h), int(w)
+
+    def normalise(self, xb: torch.Tensor) -> torch.Tensor:
+        return (xb.float().div_(255.0) - self.mean) / self.std
+
+
+def load_prepared(data_path: Path, device: torch.device, n_classes: int | None = None) -> DeviceData:
+    t = torch.load(data_path, map_location="cpu", weights_only=True)
+    if n_classes is None:
+        n_classes = int(max(int(t[f"y_{s}"].max()) for s in SPLITS)) + 1
+    return DeviceData(
+        x={s: t[f"x_{s}"].to(device) for s in SPLITS},
+        y={s: t[f"y_{s}"].to(device) for s in SPLITS},
+        mean=t["mean"].to(device).view(1, -1, 1, 1),
+        std=t["std"].to(device).view(1, -1, 1, 1),
+        n_classes=n_classes,
+    )

@@ -1,0 +1,121 @@
+"""One HPO run (dataset × strategy × seed) in one process, from prepared data to records.
+
+Records go to ``<records>.partial`` while the run is in flight: Snakemake deletes the
+declared outputs of a job it considers incomplete, so the in-flight file is not one of them.
+When the last iteration is done the partial file is renamed into the declared output. A run
+that finds a partial file with the same run key continues from its last finished iteration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gsos.data import atomic_write_text, load_prepared
+from gsos.records import RecordWriter, read_records
+from gsos.space import SearchSpace, Value
+from gsos.strategies import Group, run_strategy
+from gsos.tables import run_metrics
+from gsos.tpe import TPESettings
+from gsos.train import TrainSettings, resolve_device, train_and_evaluate
+
+
+class TooManyFailures(RuntimeError):
+    pass
+
+
+def run_key(settings: Mapping[str, Any], groups: list[Group], manifest: Mapping[str, Any]) -> str:
+    """Fingerprint of everything that decides a run's records; a resume must match it."""
+    blob = json.dumps(
+        {"settings": settings, "groups": [g.__dict__ for g in groups], "data": manifest},
+        sort_keys=True, default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def make_trainer(data: Any, settings: TrainSettings):
+    """The train callback for :func:`run_strategy`: any exception is a failed trial, not a crash."""
+
+    def train(params: dict[str, Value], trial_seed: int) -> dict[str, Any]:
+        base = {"trial_seed": trial_seed, "error": None}
+        try:
+            result = train_and_evaluate(params, data, trial_seed, settings)
+        except torch.OutOfMemoryError as e:
+            torch.cuda.empty_cache()
+            return {**base, "status": "fail", "error": f"out of memory: {str(e).splitlines()[0]}"}
+        except Exception as e:  # noqa: BLE001 - a trial's failure is data, the run goes on
+            return {**base, "status": "fail", "error": f"{type(e).__name__}: {e}"}
+        return {**base, "status": "ok", **result.as_dict()}
+
+    return train
+
+
+def run_hpo(
+    *,
+    dataset: str,
+    strategy: str,
+    seed: int,
+    settings: Mapping[str, Any],
+    groups: list[Group],
+    data_path: Path,
+    manifest_path: Path,
+    records_path: Path,
+    summary_path: Path,
+    threads: int = 1,
+    log=sys.stderr,
+) -> dict[str, Any]:
+    torch.set_num_threads(max(1, threads))
+    space = SearchSpace.from_config(settings["search_space"])
+    tpe_cfg = settings.get("tpe", {})
+    tpe_settings = TPESettings(
+        n_startup_jobs=int(tpe_cfg.get("n_startup_jobs", 15)),
+        gamma=float(tpe_cfg.get("gamma", 0.25)),
+        n_ei_candidates=int(tpe_cfg.get("n_ei_candidates", 24)),
+    )
+    manifest = json.loads(Path(manifest_path).read_text())
+    key = run_key({**settings, "dataset": dataset, "strategy": strategy, "seed": seed}, groups, manifest)
+    device = resolve_device(str(settings.get("device", "auto")))
+    data = load_prepared(Path(data_path), device, n_classes=int(manifest["n_classes"]))
+    train_settings = TrainSettings.from_config(settings)
+    max_fail = float(settings.get("training", {}).get("max_failure_fraction", 0.5))
+
+    partial = Path(str(records_path) + ".partial")
+    history = read_records(partial, repair=True)
+    if history and history[0].get("run_key") != key:
+        stale = partial.with_name(partial.name + ".stale")
+        partial.replace(stale)
+        print(f"settings changed since the partial run; moved it to {stale}", file=log)
+        history = []
+    if history:
+        print(f"resuming after iteration {history[-1]['iteration']}", file=log)
+    offset = history[-1]["elapsed_seconds"] if history else 0.0
+    writer = RecordWriter(partial)
+    records = list(history)
+    total = sum(g.iterations for g in groups)
+    for rec in run_strategy(
+        space, groups, seed, make_trainer(data, train_settings), tpe_settings,
+        history=history, clock_offset=offset,
+    ):
+        rec = {"dataset": dataset, "strategy": strategy, "run_key": key, "device": str(device), **rec}
+        writer.append(rec)
+        records.append(rec)
+        status = f"val={rec['val_accuracy']:.4f}" if rec["status"] == "ok" else f"FAILED {rec['error']}"
+        print(f"[{dataset}/{strategy}/seed{seed}] {rec['iteration']}/{total} {rec['group']} {status}",
+              file=log, flush=True)
+        failed = sum(r["status"] != "ok" for r in records)
+        if len(records) >= 5 and failed / len(records) > max_fail:
+            raise TooManyFailures(
+                f"{failed} of {len(records)} trials failed (more than training.max_failure_fraction="
+                f"{max_fail}); last error: {rec['error']}. Finished trials are kept in {partial}."
+            )
+    summary = {"dataset": dataset, "strategy": strategy, "seed": seed, "device": str(device),
+               "groups": [g.__dict__ for g in groups], **run_metrics(records)}
+    atomic_write_text(Path(summary_path), json.dumps(summary, indent=2, default=str) + "\n")
+    partial.replace(records_path)
+    return summary

@@ -1,0 +1,82 @@
+"""One JSON line per finished HPO iteration, readable after a crash.
+
+Each record is written with a single ``write`` of a whole line and fsynced, so a killed run
+leaves at worst one partial last line, which :func:`read_records` drops.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe: numpy scalars to Python, non-finite floats to None."""
+    if hasattr(value, "item") and not isinstance(value, list | dict | str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def encode(record: dict[str, Any]) -> str:
+    return json.dumps(_plain(record), sort_keys=False, allow_nan=False) + "\n"
+
+
+class RecordWriter:
+    """Appends records to a JSONL file, one durable line per call."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = encode(record).encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def read_records(path: Path, repair: bool = False) -> list[dict[str, Any]]:
+    """All complete records; a torn last line is dropped (and cut from the file if ``repair``).
+
+    A broken line anywhere but at the end means the file was edited or corrupted: that is
+    an error, because silently skipping it would lose a finished trial.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    records: list[dict[str, Any]] = []
+    good_bytes = 0
+    for i, line in enumerate(lines):
+        last = i == len(lines) - 1
+        if not line.strip():
+            if not last:
+                good_bytes += len(line) + 1
+            continue
+        try:
+            rec = json.loads(line)
+            if last:  # complete JSON but no newline: the fsync may not have finished
+                raise ValueError("no newline")
+        except ValueError as e:
+            if last:
+                break
+            raise ValueError(f"{path}: line {i + 1} is not a complete record ({e})") from e
+        records.append(rec)
+        good_bytes += len(line) + 1
+    if repair and good_bytes < len(raw):
+        with open(path, "r+b") as f:
+            f.truncate(good_bytes)
+    return records

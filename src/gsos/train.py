@@ -1,0 +1,143 @@
+"""Training and evaluation of one configuration: the objective behind every HPO iteration.
+
+The data are already on the device as uint8 tensors (see :mod:`gsos.data`); batches are
+index slices of them, normalised on the fly, so nothing is decoded or copied per epoch.
+A non-finite training loss ends training early and marks the trial ``diverged``: that is a
+result (the model is evaluated as it stands, near chance), not a crash.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from gsos.data import DeviceData
+from gsos.model import CNN, Architecture
+
+
+@dataclass
+class TrainSettings:
+    """Training choices the paper leaves open (config ``training``)."""
+
+    sgd_momentum: float = 0.0
+    eval_batch_size: int = 1024
+    arch: Architecture = field(default_factory=Architecture)
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> TrainSettings:
+        model = cfg.get("model", {})
+        training = cfg.get("training", {})
+        return cls(
+            sgd_momentum=float(training.get("sgd_momentum", 0.0)),
+            eval_batch_size=int(training.get("eval_batch_size", 1024)),
+            arch=Architecture(
+                base_filters=int(model.get("base_filters", 32)),
+                filter_growth=float(model.get("filter_growth", 2.0)),
+                max_filters=int(model.get("max_filters", 256)),
+                pool_size=int(model.get("pool_size", 2)),
+            ),
+        )
+
+
+@dataclass
+class TrialResult:
+    val_accuracy: float
+    val_loss: float | None
+    test_accuracy: float
+    test_loss: float | None
+    epochs_run: int
+    train_seconds: float
+    diverged: bool
+    sample_epochs: int
+    adjustments: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks cuda when present; asking for cuda without one is an error, not a fallback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("device: cuda was asked for but torch sees no GPU; set device: cpu or auto")
+    return torch.device(name)
+
+
+def make_optimizer(params: Mapping[str, Any], model: nn.Module, momentum: float) -> torch.optim.Optimizer:
+    lr = float(params["lr"])
+    if params["optimizer"] == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr)
+    if params["optimizer"] == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    raise ValueError(f"optimizer must be adam or sgd, not {params['optimizer']!r}")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: DeviceData, split: str, batch_size: int) -> tuple[float, float | None]:
+    """Accuracy and mean cross-entropy on one split; loss is None when not finite."""
+    model.eval()
+    x, y = data.x[split], data.y[split]
+    correct = torch.zeros((), device=x.device)
+    loss_sum = torch.zeros((), device=x.device, dtype=torch.float64)
+    for i in range(0, len(x), batch_size):
+        logits = model(data.normalise(x[i : i + batch_size]))
+        yb = y[i : i + batch_size]
+        correct += (logits.argmax(1) == yb).sum()
+        loss_sum += nn.functional.cross_entropy(logits, yb, reduction="sum").double()
+    n = max(len(x), 1)
+    loss = float(loss_sum) / n
+    return float(correct) / n, (loss if math.isfinite(loss) else None)
+
+
+def train_and_evaluate(
+    params: Mapping[str, Any], data: DeviceData, seed: int, settings: TrainSettings
+) -> TrialResult:
+    """Train one configuration from scratch and evaluate it on validation and test."""
+    device = data.x["train"].device
+    torch.manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    model = CNN(params, data.in_shape, data.n_classes, settings.arch).to(device)
+    opt = make_optimizer(params, model, settings.sgd_momentum)
+    loss_fn = nn.CrossEntropyLoss()
+    x, y = data.x["train"], data.y["train"]
+    n, bs = len(x), int(params["batch_size"])
+    epochs, diverged, epochs_run = int(params["epoch"]), False, 0
+    start = time.perf_counter()
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(n, device=device, generator=gen)
+        epoch_loss = torch.zeros((), device=device)
+        for i in range(0, n, bs):
+            idx = order[i : i + bs]
+            loss = loss_fn(model(data.normalise(x[idx])), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            epoch_loss += loss.detach()
+        epochs_run += 1
+        if not torch.isfinite(epoch_loss):  # one sync per epoch, not per step
+            diverged = True
+            break
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    train_seconds = time.perf_counter() - start
+    val_acc, val_loss = evaluate(model, data, "val", settings.eval_batch_size)
+    test_acc, test_loss = evaluate(model, data, "test", settings.eval_batch_size)
+    return TrialResult(
+        val_accuracy=val_acc,
+        val_loss=val_loss,
+        test_accuracy=test_acc,
+        test_loss=test_loss,
+        epochs_run=epochs_run,
+        train_seconds=train_seconds,
+        diverged=diverged,
+        sample_epochs=n * epochs_run,
+        adjustments=list(model.adjustments),
+    )

@@ -1,0 +1,74 @@
+import json
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+from gsos.config import ConfigError, load_schema, validate_config
+
+try:
+    _validated = validate_config(
+        config, load_schema(Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml")
+    )
+except ConfigError as e:
+    raise WorkflowError(str(e)) from None
+config.clear()
+config.update(_validated)
+
+DATASETS = config["run"]["datasets"]
+STRATEGIES = config["run"]["strategies"]
+SEEDS = config["run"]["seeds"]
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    strategy="gsos|simultaneous",
+    seed=r"\d+",
+
+
+def as_json(value):
+    """Settings travel to the CLI as JSON params, so a changed setting reruns its jobs."""
+    return json.dumps(value, sort_keys=True)
+
+
+def dataset_settings(wildcards):
+    return as_json(config["datasets"][wildcards.dataset])
+
+
+def hpo_settings():
+    keys = ("search_space", "hpo", "tpe", "gsos", "model", "training", "device")
+    return as_json({k: config[k] for k in keys})
+
+
+def hpo_resources():
+    """Ask for a GPU only when the config says cuda; memory and runtime come from config."""
+    res = {
+        "mem_mb": config["resources"]["hpo_mem_mb"],
+        "runtime": config["resources"]["hpo_runtime_min"],
+    }
+    if config["device"] == "cuda":
+        res["gpu"] = 1
+    return res
+
+
+def run_records(dataset=None):
+    return expand(
+        "results/runs/{dataset}/{strategy}/seed{seed}/records.jsonl",
+        dataset=[dataset] if dataset else DATASETS,
+        strategy=STRATEGIES,
+        seed=SEEDS,
+    )
+
+
+TABLES = ["runs", "table3", "table4", "headline", "table4_published_check", "headline_published_check"]
+
+
+def final_outputs():
+    return [
+        *expand("reports/{table}.{ext}", table=TABLES, ext=["csv", "md"]),
+        "reports/table5.csv",
+        "reports/table5.md",
+        "reports/figure1.png",
+        "reports/figure1.pdf",
+        "reports/figure2.png",
+        "reports/figure2.pdf",
+    ]
