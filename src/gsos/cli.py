@@ -26,7 +26,9 @@ def cmd_prepare(a: argparse.Namespace) -> None:
 
     tensors, manifest = prepare_dataset(a.name, json.loads(a.settings))
     save_prepared(a.data, a.manifest, tensors, manifest)
-    print(f"{a.name}: {manifest['n_images']} images, {manifest['n_classes']} classes", file=sys.stderr)
+    print(
+        f"{a.name}: {manifest['n_images']} images, {manifest['n_classes']} classes", file=sys.stderr
+    )
 
 
 def cmd_groups(a: argparse.Namespace) -> None:
@@ -39,8 +41,10 @@ def cmd_groups(a: argparse.Namespace) -> None:
     out = {
         "source": "config gsos.groups",
         "note": s["gsos"].get("note", ""),
-        "groups": [{**g.__dict__, "params": list(g.params), "share": c["share"]}
-                   for g, c in zip(groups, s["gsos"]["groups"], strict=True)],
+        "groups": [
+            {**g.__dict__, "params": list(g.params), "share": c["share"]}
+            for g, c in zip(groups, s["gsos"]["groups"], strict=True)
+        ],
     }
     atomic_write_text(a.out, json.dumps(out, indent=2) + "\n")
 
@@ -61,12 +65,22 @@ def cmd_hpo(a: argparse.Namespace) -> None:
 
     settings = json.loads(a.settings)
     s = run_hpo(
-        dataset=a.dataset, strategy=a.strategy, seed=a.seed, settings=settings,
-        groups=load_groups(a.groups, a.strategy, settings), data_path=a.data,
-        manifest_path=a.manifest, records_path=a.records, summary_path=a.summary, threads=a.threads,
+        dataset=a.dataset,
+        strategy=a.strategy,
+        seed=a.seed,
+        settings=settings,
+        groups=load_groups(a.groups, a.strategy, settings),
+        data_path=a.data,
+        manifest_path=a.manifest,
+        records_path=a.records,
+        summary_path=a.summary,
+        threads=a.threads,
     )
-    print(f"best val {s['best_val_accuracy']} (test {s['test_accuracy']}) at iteration "
-          f"{s['best_iteration']}; total {s['total_seconds']:.1f} s", file=sys.stderr)
+    print(
+        f"best val {s['best_val_accuracy']} (test {s['test_accuracy']}) at iteration "
+        f"{s['best_iteration']}; total {s['total_seconds']:.1f} s",
+        file=sys.stderr,
+    )
 
 
 def read_runs(paths: list[Path]) -> list[list[dict]]:
@@ -115,8 +129,11 @@ def cmd_figure1(a: argparse.Namespace) -> None:
 def cmd_figure2(a: argparse.Namespace) -> None:
     from gsos.figures import figure2
 
-    rows = [{k: r[k] for k in ("dataset", "strategy", "seed", "iteration", "status", "val_accuracy")}
-            for run in read_runs(a.records) for r in run]
+    rows = [
+        {k: r[k] for k in ("dataset", "strategy", "seed", "iteration", "status", "val_accuracy")}
+        for run in read_runs(a.records)
+        for r in run
+    ]
     figure2(pd.DataFrame(rows), a.out)
 
 

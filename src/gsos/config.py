@@ -93,6 +93,7 @@ def semantic_problems(cfg: Mapping[str, Any]) -> list[str]:
     for name in cfg["run"]["datasets"]:
         if name not in cfg["datasets"]:
             problems.append(
-                f"run.datasets: {name!r} is not defined under datasets (defined: {sorted(cfg['datasets'])})"
+                f"run.datasets: {name!r} is not defined under datasets "
+                f"(defined: {sorted(cfg['datasets'])})"
             )
     return problems

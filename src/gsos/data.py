@@ -110,14 +110,18 @@ def prepare_arrays(
     """
     labels = np.asarray(labels, dtype=np.int64)
     if images.dtype != torch.uint8 or images.ndim != 4:
-        raise DataError(f"{name}: expected N×C×H×W uint8 images, got {images.dtype} {tuple(images.shape)}")
+        raise DataError(
+            f"{name}: expected N×C×H×W uint8 images, got {images.dtype} {tuple(images.shape)}"
+        )
     if len(images) != len(labels):
         raise DataError(f"{name}: {len(images)} images but {len(labels)} labels")
     present = np.unique(labels)
     if len(present) < 2:
         raise DataError(f"{name}: found {len(present)} class(es); classification needs at least 2")
     official_test = test_images is not None
-    split = stratified_split(labels, val_fraction, 0.0 if official_test else test_fraction, split_seed)
+    split = stratified_split(
+        labels, val_fraction, 0.0 if official_test else test_fraction, split_seed
+    )
     x = convert_channels(resize_uint8(images, image_size), channels)
     tensors: dict[str, torch.Tensor] = {}
     for s in ("train", "val") if official_test else SPLITS:
@@ -175,7 +179,9 @@ def load_digits_source() -> tuple[torch.Tensor, np.ndarray, list[str], dict[str,
     return torch.from_numpy(imgs), np.asarray(d.target), [str(n) for n in d.target_names], source
 
 
-def prepare_dataset(name: str, cfg: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def prepare_dataset(
+    name: str, cfg: Mapping[str, Any]
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Prepare one configured dataset (``datasets.<name>`` of the config)."""
     src = cfg["source"]
     if src["kind"] != "embedded" or src.get("name", "digits") != "digits":
@@ -218,7 +224,9 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, lambda f: f.write(text.encode()))
 
 
-def save_prepared(data_path: Path, manifest_path: Path, tensors: dict[str, torch.Tensor], manifest: dict) -> None:
+def save_prepared(
+    data_path: Path, manifest_path: Path, tensors: dict[str, torch.Tensor], manifest: dict
+) -> None:
     atomic_write_bytes(Path(data_path), lambda f: torch.save(tensors, f))
     atomic_write_text(Path(manifest_path), json.dumps(manifest, indent=2) + "\n")
 
@@ -242,7 +250,9 @@ class DeviceData:
         return (xb.float().div_(255.0) - self.mean) / self.std
 
 
-def load_prepared(data_path: Path, device: torch.device, n_classes: int | None = None) -> DeviceData:
+def load_prepared(
+    data_path: Path, device: torch.device, n_classes: int | None = None
+) -> DeviceData:
     t = torch.load(data_path, map_location="cpu", weights_only=True)
     if n_classes is None:
         n_classes = int(max(int(t[f"y_{s}"].max()) for s in SPLITS)) + 1

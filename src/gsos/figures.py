@@ -29,12 +29,16 @@ def save(fig: plt.Figure, png: Path) -> None:
     plt.close(fig)
 
 
-def figure1(weights: pd.DataFrame, groups: Sequence[Mapping[str, Any]], png: Path, note: str) -> None:
+def figure1(
+    weights: pd.DataFrame, groups: Sequence[Mapping[str, Any]], png: Path, note: str
+) -> None:
     """Published importance weights as bars, coloured by group; unpublished ones marked."""
     group_of = {p: g["name"] for g in groups for p in g["params"]}
     names = [p for g in groups for p in g["params"]]
     w = weights.set_index("hyperparameter")["published_weight"]
-    palette = dict(zip([g["name"] for g in groups], sns.color_palette("Set2", len(groups)), strict=True))
+    palette = dict(
+        zip([g["name"] for g in groups], sns.color_palette("Set2", len(groups)), strict=True)
+    )
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.5))
     ys = np.arange(len(names))[::-1]
     for y, name in zip(ys, names, strict=True):
@@ -43,7 +47,9 @@ def figure1(weights: pd.DataFrame, groups: Sequence[Mapping[str, Any]], png: Pat
             ax.barh(y, value, color=palette[group_of[name]])
             ax.text(value + 0.005, y, f"{value:.3f}", va="center", fontsize=8)
         else:
-            ax.text(0.005, y, "not published", va="center", fontsize=8, color="grey", style="italic")
+            ax.text(
+                0.005, y, "not published", va="center", fontsize=8, color="grey", style="italic"
+            )
     ax.set_yticks(ys, names)
     ax.set_xlim(0, 1)
     ax.set_xlabel("normalised importance weight (published, GSOS paper §5.1)")
@@ -74,8 +80,13 @@ def figure2(trials: pd.DataFrame, png: Path) -> None:
     points coloured by local density (red dense, blue sparse)."""
     datasets = sorted(trials["dataset"].unique())
     strategies = [s for s in STRATEGY_LABEL if s in set(trials["strategy"])]
-    fig, axes = plt.subplots(len(datasets), len(strategies), squeeze=False,
-                             figsize=(5 * len(strategies), 3.2 * len(datasets)), sharey="row")
+    fig, axes = plt.subplots(
+        len(datasets),
+        len(strategies),
+        squeeze=False,
+        figsize=(5 * len(strategies), 3.2 * len(datasets)),
+        sharey="row",
+    )
     for i, d in enumerate(datasets):
         for j, s in enumerate(strategies):
             ax = axes[i][j]
@@ -83,8 +94,15 @@ def figure2(trials: pd.DataFrame, png: Path) -> None:
             t = t[t["status"] == "ok"]
             c = density_colours(t["iteration"].to_numpy(), t["val_accuracy"].to_numpy())
             order = np.argsort(c)
-            sc = ax.scatter(t["iteration"].to_numpy()[order], t["val_accuracy"].to_numpy()[order],
-                            c=c[order], cmap="coolwarm", vmin=0, vmax=1, s=14)
+            sc = ax.scatter(
+                t["iteration"].to_numpy()[order],
+                t["val_accuracy"].to_numpy()[order],
+                c=c[order],
+                cmap="coolwarm",
+                vmin=0,
+                vmax=1,
+                s=14,
+            )
             ax.set_title(f"{d}: {STRATEGY_LABEL[s]} ({t['seed'].nunique()} runs)", fontsize=9)
             ax.set_xlabel("iteration")
             ax.set_ylabel("validation accuracy")

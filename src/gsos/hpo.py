@@ -34,7 +34,8 @@ def run_key(settings: Mapping[str, Any], groups: list[Group], manifest: Mapping[
     """Fingerprint of everything that decides a run's records; a resume must match it."""
     blob = json.dumps(
         {"settings": settings, "groups": [g.__dict__ for g in groups], "data": manifest},
-        sort_keys=True, default=str,
+        sort_keys=True,
+        default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -79,7 +80,9 @@ def run_hpo(
         n_ei_candidates=int(tpe_cfg.get("n_ei_candidates", 24)),
     )
     manifest = json.loads(Path(manifest_path).read_text())
-    key = run_key({**settings, "dataset": dataset, "strategy": strategy, "seed": seed}, groups, manifest)
+    key = run_key(
+        {**settings, "dataset": dataset, "strategy": strategy, "seed": seed}, groups, manifest
+    )
     device = resolve_device(str(settings.get("device", "auto")))
     data = load_prepared(Path(data_path), device, n_classes=int(manifest["n_classes"]))
     train_settings = TrainSettings.from_config(settings)
@@ -99,23 +102,46 @@ def run_hpo(
     records = list(history)
     total = sum(g.iterations for g in groups)
     for rec in run_strategy(
-        space, groups, seed, make_trainer(data, train_settings), tpe_settings,
-        history=history, clock_offset=offset,
+        space,
+        groups,
+        seed,
+        make_trainer(data, train_settings),
+        tpe_settings,
+        history=history,
+        clock_offset=offset,
     ):
-        rec = {"dataset": dataset, "strategy": strategy, "run_key": key, "device": str(device), **rec}
+        rec = {
+            "dataset": dataset,
+            "strategy": strategy,
+            "run_key": key,
+            "device": str(device),
+            **rec,
+        }
         writer.append(rec)
         records.append(rec)
-        status = f"val={rec['val_accuracy']:.4f}" if rec["status"] == "ok" else f"FAILED {rec['error']}"
-        print(f"[{dataset}/{strategy}/seed{seed}] {rec['iteration']}/{total} {rec['group']} {status}",
-              file=log, flush=True)
+        status = (
+            f"val={rec['val_accuracy']:.4f}" if rec["status"] == "ok" else f"FAILED {rec['error']}"
+        )
+        print(
+            f"[{dataset}/{strategy}/seed{seed}] {rec['iteration']}/{total} {rec['group']} {status}",
+            file=log,
+            flush=True,
+        )
         failed = sum(r["status"] != "ok" for r in records)
         if len(records) >= 5 and failed / len(records) > max_fail:
             raise TooManyFailures(
-                f"{failed} of {len(records)} trials failed (more than training.max_failure_fraction="
-                f"{max_fail}); last error: {rec['error']}. Finished trials are kept in {partial}."
+                f"{failed} of {len(records)} trials failed (more than "
+                f"training.max_failure_fraction={max_fail}); last error: {rec['error']}. "
+                f"Finished trials are kept in {partial}."
             )
-    summary = {"dataset": dataset, "strategy": strategy, "seed": seed, "device": str(device),
-               "groups": [g.__dict__ for g in groups], **run_metrics(records)}
+    summary = {
+        "dataset": dataset,
+        "strategy": strategy,
+        "seed": seed,
+        "device": str(device),
+        "groups": [g.__dict__ for g in groups],
+        **run_metrics(records),
+    }
     atomic_write_text(Path(summary_path), json.dumps(summary, indent=2, default=str) + "\n")
     partial.replace(records_path)
     return summary

@@ -79,7 +79,9 @@ class SearchSpace:
             else:
                 low, high = float(entry["low"]), float(entry["high"])
                 if not low < high:
-                    raise ValueError(f"search_space.{name}: low ({low}) must be below high ({high})")
+                    raise ValueError(
+                        f"search_space.{name}: low ({low}) must be below high ({high})"
+                    )
                 if kind == "loguniform" and low <= 0:
                     raise ValueError(f"search_space.{name}: a loguniform range needs low > 0")
                 p = Param(name, kind, entry["default"], low=low, high=high)

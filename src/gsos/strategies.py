@@ -52,7 +52,9 @@ def check_partition(space: SearchSpace, groups: Sequence[Sequence[str]]) -> None
             if n not in space.params:
                 raise ValueError(f"group {gi + 1} names {n!r}, which is not in search_space")
             if n in seen:
-                raise ValueError(f"{n!r} is in group {seen[n] + 1} and group {gi + 1}; each belongs to one")
+                raise ValueError(
+                    f"{n!r} is in group {seen[n] + 1} and group {gi + 1}; each belongs to one"
+                )
             seen[n] = gi
     missing = [n for n in space.names if n not in seen]
     if missing:
@@ -68,7 +70,9 @@ def build_groups(
         raise ValueError(f"strategy must be one of {STRATEGIES}, not {strategy!r}")
     check_partition(space, [g["params"] for g in gsos_groups])
     counts = split_iterations(iterations, [g["share"] for g in gsos_groups])
-    return [Group(g["name"], tuple(g["params"]), c) for g, c in zip(gsos_groups, counts, strict=True)]
+    return [
+        Group(g["name"], tuple(g["params"]), c) for g, c in zip(gsos_groups, counts, strict=True)
+    ]
 
 
 def derive_seed(*parts: int) -> int:
@@ -87,7 +91,7 @@ def run_strategy(
     groups: Sequence[Group],
     seed: int,
     train: Callable[[dict[str, Value], int], dict[str, Any]],
-    settings: TPESettings = TPESettings(),
+    settings: TPESettings | None = None,
     history: Sequence[Mapping[str, Any]] = (),
     clock_offset: float = 0.0,
 ) -> Iterator[dict[str, Any]]:
@@ -99,6 +103,7 @@ def run_strategy(
     and takes each group's best values when the group ends. ``history`` (records of a killed
     run) is replayed without retraining; ``clock_offset`` continues its elapsed time.
     """
+    settings = settings or TPESettings()
     current = space.defaults()
     start = time.perf_counter() - clock_offset
     iteration = 0
@@ -108,15 +113,23 @@ def run_strategy(
         iteration_base = iteration
         trial_numbers = itertools.count(iteration_base + len(done) + 1)
 
-        def objective(params: dict[str, Value], _numbers: Iterator[int] = trial_numbers) -> dict[str, Any]:
+        def objective(
+            params: dict[str, Value], _numbers: Iterator[int] = trial_numbers
+        ) -> dict[str, Any]:
             t0 = time.perf_counter()
             out = train(params, derive_seed(seed, 2, next(_numbers)))
             return {**out, "loss": trial_objective(out), "eval_seconds": time.perf_counter() - t0}
 
         group_records = list(done)
         for step in run_tpe(
-            space, group.params, fixed, group.iterations, derive_seed(seed, 1, gi),
-            objective, settings, history=done,
+            space,
+            group.params,
+            fixed,
+            group.iterations,
+            derive_seed(seed, 1, gi),
+            objective,
+            settings,
+            history=done,
         ):
             iteration = iteration_base + len(group_records) + 1
             record = {

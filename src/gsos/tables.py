@@ -38,8 +38,15 @@ def run_metrics(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "tpe_seconds_total": float(sum(r["suggest_seconds"] for r in records)),
     }
     if not ok:
-        return {**base, "best_iteration": None, "best_val_accuracy": None, "test_accuracy": None,
-                "time_to_best_seconds": None, "sample_epochs_to_best": None, "best_params": None}
+        return {
+            **base,
+            "best_iteration": None,
+            "best_val_accuracy": None,
+            "test_accuracy": None,
+            "time_to_best_seconds": None,
+            "sample_epochs_to_best": None,
+            "best_params": None,
+        }
     best = max(ok, key=lambda r: (r["val_accuracy"], -r["iteration"]))
     return {
         **base,
@@ -61,8 +68,9 @@ def runs_frame(runs: Iterable[Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
         first = records[0]
         m = run_metrics(records)
         m.pop("best_params")
-        rows.append({"dataset": first["dataset"], "strategy": first["strategy"],
-                     "seed": first["seed"], **m})
+        rows.append(
+            {"dataset": first["dataset"], "strategy": first["strategy"], "seed": first["seed"], **m}
+        )
     return pd.DataFrame(rows).sort_values(["dataset", "strategy", "seed"]).reset_index(drop=True)
 
 
@@ -88,15 +96,20 @@ def _paired(t3: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def table4(t3: pd.DataFrame) -> pd.DataFrame:
     """Per dataset, GSOS against simultaneous, from Table 3 means."""
     g, s = _paired(t3)
-    out = pd.DataFrame({
-        "time_to_best_reduction_percent":
-            (s["mean_time_to_best_seconds"] - g["mean_time_to_best_seconds"])
-            / s["mean_time_to_best_seconds"] * 100,
-        "time_reduction_percent":
-            (s["mean_total_seconds"] - g["mean_total_seconds"]) / s["mean_total_seconds"] * 100,
-        "val_accuracy_change": g["mean_best_val_accuracy"] - s["mean_best_val_accuracy"],
-        "test_accuracy_change": g["mean_test_accuracy"] - s["mean_test_accuracy"],
-    })
+    out = pd.DataFrame(
+        {
+            "time_to_best_reduction_percent": (
+                s["mean_time_to_best_seconds"] - g["mean_time_to_best_seconds"]
+            )
+            / s["mean_time_to_best_seconds"]
+            * 100,
+            "time_reduction_percent": (s["mean_total_seconds"] - g["mean_total_seconds"])
+            / s["mean_total_seconds"]
+            * 100,
+            "val_accuracy_change": g["mean_best_val_accuracy"] - s["mean_best_val_accuracy"],
+            "test_accuracy_change": g["mean_test_accuracy"] - s["mean_test_accuracy"],
+        }
+    )
     out.index.name = "dataset"
     return out.reset_index()
 
@@ -145,20 +158,26 @@ def seconds_to_hms(value: float | None) -> str:
 def published_table3() -> pd.DataFrame:
     """Published Table 3 in this project's column names (times in seconds)."""
     p = published("table3")
-    return pd.DataFrame({
-        "dataset": p["dataset"],
-        "strategy": p["strategy"].map(PAPER_STRATEGY),
-        "n_runs": 5,
-        "mean_time_to_best_seconds": p["avg_time_to_best"].map(hms_to_seconds),
-        "mean_total_seconds": p["avg_total_time"].map(hms_to_seconds),
-        "mean_best_val_accuracy": p["avg_val_accuracy"],
-        "mean_test_accuracy": p["avg_test_accuracy"],
-    })
+    return pd.DataFrame(
+        {
+            "dataset": p["dataset"],
+            "strategy": p["strategy"].map(PAPER_STRATEGY),
+            "n_runs": 5,
+            "mean_time_to_best_seconds": p["avg_time_to_best"].map(hms_to_seconds),
+            "mean_total_seconds": p["avg_total_time"].map(hms_to_seconds),
+            "mean_best_val_accuracy": p["avg_val_accuracy"],
+            "mean_test_accuracy": p["avg_test_accuracy"],
+        }
+    )
 
 
 # Table 3 is printed to 4 decimals, so a difference of two cells is known to ±1e-4;
 # Table 4 times are given to 3 decimals of a percent.
-TOLERANCE = {"time_reduction_percent": 0.001, "val_accuracy_change": 1e-4, "test_accuracy_change": 1e-4}
+TOLERANCE = {
+    "time_reduction_percent": 0.001,
+    "val_accuracy_change": 1e-4,
+    "test_accuracy_change": 1e-4,
+}
 
 
 def check_published_table4() -> pd.DataFrame:
@@ -173,10 +192,16 @@ def check_published_table4() -> pd.DataFrame:
     for dataset in pub.index:
         for col, tol in TOLERANCE.items():
             mine, theirs = float(ours.loc[dataset, col]), float(pub.loc[dataset, col])
-            rows.append({"dataset": dataset, "column": col, "published": theirs,
-                         "from_published_table3": round(mine, 6),
-                         "difference": round(mine - theirs, 6),
-                         "flag": "DISAGREES" if abs(mine - theirs) > tol else ""})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "column": col,
+                    "published": theirs,
+                    "from_published_table3": round(mine, 6),
+                    "difference": round(mine - theirs, 6),
+                    "flag": "DISAGREES" if abs(mine - theirs) > tol else "",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -192,6 +217,7 @@ def check_published_headline() -> pd.DataFrame:
 
 def to_markdown(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
     """A GitHub-style table without the optional 'tabulate' dependency."""
+
     def fmt(v: Any) -> str:
         if isinstance(v, float | np.floating):
             return "n/a" if not np.isfinite(v) else format(float(v), floatfmt)

@@ -41,7 +41,9 @@ class TPESettings:
         )
 
 
-def _insert_done(trials: Trials, domain: base.Domain, hp_vals: Mapping[str, Any], result: dict) -> None:
+def _insert_done(
+    trials: Trials, domain: base.Domain, hp_vals: Mapping[str, Any], result: dict
+) -> None:
     """Add a finished trial (from a record) to ``trials``."""
     (tid,) = trials.new_trial_ids(1)
     misc = {

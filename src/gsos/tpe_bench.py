@@ -33,22 +33,39 @@ def tpe_process_time(
         return {"loss": loss, "status": STATUS_OK}
 
     t0 = time.perf_counter()
-    fmin(objective, space, algo=partial(tpe.suggest, n_startup_jobs=n_startup_jobs),
-         max_evals=iterations, trials=Trials(), rstate=np.random.default_rng(seed),
-         show_progressbar=False)
+    fmin(
+        objective,
+        space,
+        algo=partial(tpe.suggest, n_startup_jobs=n_startup_jobs),
+        max_evals=iterations,
+        trials=Trials(),
+        rstate=np.random.default_rng(seed),
+        show_progressbar=False,
+    )
     return time.perf_counter() - t0 - in_objective
 
 
 def table5(
-    dims: Sequence[int], iterations: int, eval_seconds: float, repeats: int,
-    n_startup_jobs: int, seed: int = 0,
+    dims: Sequence[int],
+    iterations: int,
+    eval_seconds: float,
+    repeats: int,
+    n_startup_jobs: int,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """One row per d: median, min and max of T_tpe over repeats (interleaved over d)."""
     times: dict[int, list[float]] = {d: [] for d in dims}
     for r in range(repeats):  # interleave so drift on a shared machine hits every d alike
         for d in dims:
             times[d].append(tpe_process_time(d, iterations, eval_seconds, seed + r, n_startup_jobs))
-    rows = [{"n_hyperparameters": d, "repeats": repeats,
-             "median_seconds": float(np.median(t)), "min_seconds": float(np.min(t)),
-             "max_seconds": float(np.max(t))} for d, t in times.items()]
+    rows = [
+        {
+            "n_hyperparameters": d,
+            "repeats": repeats,
+            "median_seconds": float(np.median(t)),
+            "min_seconds": float(np.min(t)),
+            "max_seconds": float(np.max(t)),
+        }
+        for d, t in times.items()
+    ]
     return pd.DataFrame(rows)

@@ -66,11 +66,15 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("device: cuda was asked for but torch sees no GPU; set device: cpu or auto")
+        raise RuntimeError(
+            "device: cuda was asked for but torch sees no GPU; set device: cpu or auto"
+        )
     return torch.device(name)
 
 
-def make_optimizer(params: Mapping[str, Any], model: nn.Module, momentum: float) -> torch.optim.Optimizer:
+def make_optimizer(
+    params: Mapping[str, Any], model: nn.Module, momentum: float
+) -> torch.optim.Optimizer:
     lr = float(params["lr"])
     if params["optimizer"] == "adam":
         return torch.optim.Adam(model.parameters(), lr=lr)
@@ -80,7 +84,9 @@ def make_optimizer(params: Mapping[str, Any], model: nn.Module, momentum: float)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: DeviceData, split: str, batch_size: int) -> tuple[float, float | None]:
+def evaluate(
+    model: nn.Module, data: DeviceData, split: str, batch_size: int
+) -> tuple[float, float | None]:
     """Accuracy and mean cross-entropy on one split; loss is None when not finite."""
     model.eval()
     x, y = data.x[split], data.y[split]

@@ -14,6 +14,13 @@ except ConfigError as e:
 config.clear()
 config.update(_validated)
 
+# Jobs run `python -m gsos` from this checkout's src/, also inside --sdm conda envs,
+# which carry only the dependencies.
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={Path(workflow.basedir) / 'src'}"
+    "${{PYTHONPATH:+:$PYTHONPATH}}; "
+)
+
 DATASETS = config["run"]["datasets"]
 STRATEGIES = config["run"]["strategies"]
 SEEDS = config["run"]["seeds"]

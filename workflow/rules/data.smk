@@ -4,10 +4,12 @@ rule prepare_data:
         manifest="results/data/{dataset}/manifest.json",
     params:
         settings=dataset_settings,
+    conda:
+        "../../envs/data.yaml"
     log:
         "logs/prepare_data/{dataset}.log",
     shell:
-        "gsos prepare --name {wildcards.dataset} --settings {params.settings:q}"
+        "python -m gsos prepare --name {wildcards.dataset} --settings {params.settings:q}"
         " --data {output.data} --manifest {output.manifest} 2> {log}"
 
 
@@ -16,7 +18,9 @@ rule groups:
         "results/groups.json",
     params:
         settings=hpo_settings(),
+    conda:
+        "../../envs/data.yaml"
     log:
         "logs/groups.log",
     shell:
-        "gsos groups --settings {params.settings:q} --out {output} 2> {log}"
+        "python -m gsos groups --settings {params.settings:q} --out {output} 2> {log}"

@@ -11,10 +11,12 @@ rule hpo:
     threads: config["resources"]["hpo_threads"]
     resources:
         **hpo_resources(),
+    conda:
+        "../../envs/hpo.yaml"
     log:
         "logs/hpo/{dataset}/{strategy}/seed{seed}.log",
     shell:
-        "gsos hpo --dataset {wildcards.dataset} --strategy {wildcards.strategy}"
+        "python -m gsos hpo --dataset {wildcards.dataset} --strategy {wildcards.strategy}"
         " --seed {wildcards.seed} --settings {params.settings:q} --groups {input.groups}"
         " --data {input.data} --manifest {input.manifest} --records {output.records}"
         " --summary {output.summary} --threads {threads} 2> {log}"

@@ -13,10 +13,12 @@ rule tables:
         table4_md="reports/table4.md",
         headline=report("reports/headline.csv", caption="../report/headline.rst", category="Tables"),
         headline_md="reports/headline.md",
+    conda:
+        "../../envs/reports.yaml"
     log:
         "logs/tables.log",
     shell:
-        "gsos tables --records {input} --outdir reports 2> {log}"
+        "python -m gsos tables --records {input} --outdir reports 2> {log}"
 
 
 rule table5:
@@ -25,10 +27,12 @@ rule table5:
         md="reports/table5.md",
     params:
         settings=as_json(config["table5"]),
+    conda:
+        "../../envs/reports.yaml"
     log:
         "logs/table5.log",
     shell:
-        "gsos table5 --settings {params.settings:q} --out {output.csv} 2> {log}"
+        "python -m gsos table5 --settings {params.settings:q} --out {output.csv} 2> {log}"
 
 
 rule figure1:
@@ -37,10 +41,12 @@ rule figure1:
     output:
         png=report("reports/figure1.png", caption="../report/figure1.rst", category="Figures"),
         pdf="reports/figure1.pdf",
+    conda:
+        "../../envs/reports.yaml"
     log:
         "logs/figure1.log",
     shell:
-        "gsos figure1 --groups {input} --out {output.png} 2> {log}"
+        "python -m gsos figure1 --groups {input} --out {output.png} 2> {log}"
 
 
 rule figure2:
@@ -49,7 +55,9 @@ rule figure2:
     output:
         png=report("reports/figure2.png", caption="../report/figure2.rst", category="Figures"),
         pdf="reports/figure2.pdf",
+    conda:
+        "../../envs/reports.yaml"
     log:
         "logs/figure2.log",
     shell:
-        "gsos figure2 --records {input} --out {output.png} 2> {log}"
+        "python -m gsos figure2 --records {input} --out {output.png} 2> {log}"

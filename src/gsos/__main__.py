@@ -1,0 +1,3 @@
+from gsos.cli import main
+
+main()

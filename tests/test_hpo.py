@@ -1,0 +1,103 @@
+import json
+
+import pytest
+
+from gsos.hpo import TooManyFailures, run_hpo
+from gsos.records import read_records
+from gsos.strategies import build_groups
+
+STRIP = ("elapsed_seconds", "suggest_seconds", "eval_seconds", "train_seconds")
+
+
+def settings(paper_space, default_config, **over):
+    s = {k: default_config[k] for k in ("search_space", "gsos", "model", "training")}
+    s["search_space"] = {
+        **s["search_space"],
+        "epoch": {"type": "int", "low": 1, "high": 2, "default": 1},
+    }
+    s.update(hpo={"iterations": 6}, tpe={"n_startup_jobs": 2}, device="cpu")
+    s["model"] = {"base_filters": 4}
+    s.update(over)
+    return s
+
+
+def run(tmp_path, digits_files, s, strategy="gsos", name="r"):
+    from gsos.space import SearchSpace
+
+    space = SearchSpace.from_config(s["search_space"])
+    groups = build_groups(strategy, space, s["hpo"]["iterations"], s["gsos"]["groups"])
+    return run_hpo(
+        dataset="digits",
+        strategy=strategy,
+        seed=0,
+        settings=s,
+        groups=groups,
+        data_path=digits_files[0],
+        manifest_path=digits_files[1],
+        records_path=tmp_path / f"{name}.jsonl",
+        summary_path=tmp_path / f"{name}.json",
+    )
+
+
+def strip(records):
+    return [{k: v for k, v in r.items() if k not in STRIP} for r in records]
+
+
+def test_run_writes_records_and_summary_and_resumes_after_a_torn_write(
+    tmp_path, digits_files, paper_space, default_config
+):
+    s = settings(paper_space, default_config)
+    summary = run(tmp_path, digits_files, s)
+    records = read_records(tmp_path / "r.jsonl")
+    assert len(records) == 6 and summary["n_iterations"] == 6
+    assert (
+        json.loads((tmp_path / "r.json").read_text())["best_iteration"] == summary["best_iteration"]
+    )
+    assert not (tmp_path / "r.jsonl.partial").exists()
+    keys = {
+        "iteration",
+        "group",
+        "params",
+        "val_accuracy",
+        "test_accuracy",
+        "val_loss",
+        "test_loss",
+        "suggest_seconds",
+        "train_seconds",
+        "elapsed_seconds",
+        "status",
+    }
+    assert keys <= set(records[0])
+
+    # a run killed after 4 iterations, in the middle of writing the 5th
+    partial = tmp_path / "k.jsonl.partial"
+    lines = (tmp_path / "r.jsonl").read_text().splitlines(keepends=True)
+    partial.write_text("".join(lines[:4]) + lines[4][:30])
+    run(tmp_path, digits_files, s, name="k")
+    assert strip(read_records(tmp_path / "k.jsonl")) == strip(records)
+
+
+def test_changed_settings_do_not_resume_a_stale_partial(
+    tmp_path, digits_files, paper_space, default_config
+):
+    s = settings(paper_space, default_config)
+    run(tmp_path, digits_files, s)
+    (tmp_path / "r.jsonl").rename(tmp_path / "r.jsonl.partial")
+    s2 = settings(paper_space, default_config, tpe={"n_startup_jobs": 3})
+    run(tmp_path, digits_files, s2)
+    assert (tmp_path / "r.jsonl.partial.stale").exists()
+    assert (
+        read_records(tmp_path / "r.jsonl")[0]["run_key"]
+        != read_records(tmp_path / "r.jsonl.partial.stale")[0]["run_key"]
+    )
+
+
+def test_failing_trials_are_recorded_then_the_run_stops_clearly(
+    tmp_path, digits_files, paper_space, default_config
+):
+    # filters that no conv can have: every trial raises inside the model builder
+    s = settings(paper_space, default_config, model={"base_filters": 0})
+    with pytest.raises(TooManyFailures, match="max_failure_fraction"):
+        run(tmp_path, digits_files, s, strategy="simultaneous")
+    kept = read_records(tmp_path / "r.jsonl.partial")
+    assert len(kept) == 5 and all(r["status"] == "fail" and r["error"] for r in kept)

@@ -1,0 +1,45 @@
+import pytest
+
+from gsos.train import TrainSettings, resolve_device, train_and_evaluate
+from gsos.model import Architecture
+
+SETTINGS = TrainSettings(arch=Architecture(base_filters=8))
+
+
+def good_params(space, **over):
+    return {**space.defaults(), "epoch": 3, "lr": 0.003, "num_conv_layers": 2, **over}
+
+
+def test_training_learns_the_digits(paper_space, digits):
+    r = train_and_evaluate(good_params(paper_space), digits, seed=0, settings=SETTINGS)
+    assert r.val_accuracy > 0.8 and r.test_accuracy > 0.8  # chance is 0.1
+    assert r.epochs_run == 3 and not r.diverged
+    assert r.sample_epochs == 3 * len(digits.y["train"])
+    assert r.train_seconds > 0 and r.val_loss is not None
+
+
+def test_same_seed_same_result_on_cpu(paper_space, digits):
+    p = good_params(paper_space, epoch=1, dropout_rate=0.4)
+    a = train_and_evaluate(p, digits, seed=5, settings=SETTINGS)
+    b = train_and_evaluate(p, digits, seed=5, settings=SETTINGS)
+    c = train_and_evaluate(p, digits, seed=6, settings=SETTINGS)
+    assert (a.val_accuracy, a.val_loss, a.test_loss) == (b.val_accuracy, b.val_loss, b.test_loss)
+    assert (a.val_loss, a.test_loss) != (c.val_loss, c.test_loss)
+
+
+def test_divergence_is_a_result_not_a_crash(paper_space, digits):
+    p = good_params(paper_space, optimizer="sgd", lr=1e12, epoch=5)
+    r = train_and_evaluate(p, digits, seed=0, settings=SETTINGS)
+    assert r.diverged and r.epochs_run < 5
+    assert 0.0 <= r.val_accuracy <= 0.3
+    assert r.val_loss is None  # not finite, recorded as null
+
+
+def test_device_choice():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in {"cpu", "cuda"}
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="set device: cpu or auto"):
+            resolve_device("cuda")
