@@ -1,8 +1,8 @@
 import copy
 
 import pytest
-
 from conftest import ROOT
+
 from gsos.config import ConfigError, load_schema, validate_config
 
 SCHEMA = load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")

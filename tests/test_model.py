@@ -1,4 +1,5 @@
 import itertools
+import math
 
 import pytest
 import torch
@@ -80,5 +81,5 @@ def test_same_padding_with_stride_two_halves_rounding_up():
             "dropout_rate": 0.0,
         }
         model = CNN(params, (1, size, size), 2, Architecture(base_filters=2, pool_size=1))
-        expected = -(-(-(-size // 2)) // 2)
+        expected = math.ceil(math.ceil(size / 2) / 2)  # "same": ceil(size / stride) per layer
         assert model.feature_shape[1] == expected

@@ -1,7 +1,7 @@
 import pytest
 
-from gsos.train import TrainSettings, resolve_device, train_and_evaluate
 from gsos.model import Architecture
+from gsos.train import TrainSettings, resolve_device, train_and_evaluate
 
 SETTINGS = TrainSettings(arch=Architecture(base_filters=8))
 
