@@ -18,14 +18,21 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from gsos.data import atomic_write_bytes  # noqa: E402
+
 STRATEGY_LABEL = {"gsos": "GSOS", "simultaneous": "Simultaneous"}
 
 
 def save(fig: plt.Figure, png: Path) -> None:
+    """PNG and PDF beside it, each written whole or not at all."""
     png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=130, bbox_inches="tight")
-    fig.savefig(png.with_suffix(".pdf"), bbox_inches="tight")
+    for path, kwargs in ((png, {"dpi": 130}), (png.with_suffix(".pdf"), {})):
+        atomic_write_bytes(
+            path,
+            lambda f, p=path, kw=kwargs: fig.savefig(
+                f, format=p.suffix[1:], bbox_inches="tight", **kw
+            ),
+        )
     plt.close(fig)
 
 
@@ -51,6 +58,9 @@ def figure1(
                 0.005, y, "not published", va="center", fontsize=8, color="grey", style="italic"
             )
     ax.set_yticks(ys, names)
+    for label, name in zip(ax.get_yticklabels(), names, strict=True):
+        label.set_color(palette[group_of[name]])  # group shows even where no weight is published
+        label.set_fontweight("bold")
     ax.set_xlim(0, 1)
     ax.set_xlabel("normalised importance weight (published, GSOS paper §5.1)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in palette.values()]
