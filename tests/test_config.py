@@ -55,3 +55,31 @@ def test_all_problems_reported_together(default_config):
 
     msg = broken(default_config, edit)
     assert "hpo.iterations" in msg and "device" in msg
+
+
+def test_explicit_group_iterations_must_add_up(default_config):
+    def explicit(sizes):
+        def edit(c):
+            for g, n in zip(c["gsos"]["groups"], sizes, strict=True):
+                g.pop("share")
+                g["iterations"] = n
+
+        return edit
+
+    msg = broken(default_config, explicit([10, 7, 6]))
+    assert "add up to 23, but hpo.iterations is 24" in msg
+    cfg = copy.deepcopy(default_config)
+    explicit([12, 6, 6])(cfg)
+    assert validate_config(cfg, SCHEMA)["gsos"]["groups"][0]["iterations"] == 12
+
+
+def test_a_group_with_neither_share_nor_iterations_is_refused(default_config):
+    msg = broken(default_config, lambda c: c["gsos"]["groups"][1].pop("share"))
+    assert "gsos.groups.1" in msg
+
+
+def test_folder_source_needs_a_path(default_config):
+    msg = broken(
+        default_config, lambda c: c["datasets"]["digits"].update(source={"kind": "folder"})
+    )
+    assert "'path' is a required property" in msg

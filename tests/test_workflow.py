@@ -148,3 +148,55 @@ def test_lint_is_clean_and_paper_protocol_plans(tmp_path):
         if len(line.split()) == 2 and line.split()[1].isdigit()
     }
     assert stats["hpo"] == 60 and stats["prepare_data"] == 6
+
+
+def test_killed_workflow_resumes_with_rerun_incomplete(tmp_path, default_config):
+    """SIGKILL Snakemake and its job mid-HPO (a power cut), then unlock and rerun."""
+    import signal
+    import time
+
+    from gsos.records import read_records
+
+    cfg = tiny_config(default_config)
+    cfg["hpo"]["iterations"] = 40
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    target = "results/runs/digits/gsos/seed0/records.jsonl"
+    partial = tmp_path / (target + ".partial")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--configfile",
+            "c.yaml",
+            "--cores",
+            "1",
+            target,
+        ],
+        cwd=tmp_path,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 240
+    while len(read_records(partial)) < 3:
+        assert proc.poll() is None and time.monotonic() < deadline, "HPO never got going"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(read_records(partial))
+    assert 3 <= done_before < 40 and not (tmp_path / target).exists()
+
+    assert snakemake("--configfile", "c.yaml", "--unlock", cwd=tmp_path).returncode == 0
+    rerun = snakemake(
+        "--configfile", "c.yaml", "--cores", "1", "--rerun-incomplete", target, cwd=tmp_path
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    log = (tmp_path / "logs/hpo/digits/gsos/seed0.log").read_text()
+    assert "resuming after iteration" in log
+    records = read_records(tmp_path / target)
+    assert [r["iteration"] for r in records] == list(range(1, 41))

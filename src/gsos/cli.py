@@ -42,7 +42,7 @@ def cmd_groups(a: argparse.Namespace) -> None:
         "source": "config gsos.groups",
         "note": s["gsos"].get("note", ""),
         "groups": [
-            {**g.__dict__, "params": list(g.params), "share": c["share"]}
+            {**g.__dict__, "params": list(g.params), "share": c.get("share")}
             for g, c in zip(groups, s["gsos"]["groups"], strict=True)
         ],
     }

@@ -16,7 +16,7 @@ import jsonschema
 import yaml
 
 from gsos.space import SearchSpace
-from gsos.strategies import check_partition, split_iterations
+from gsos.strategies import check_partition, group_iterations
 
 
 class ConfigError(ValueError):
@@ -84,9 +84,9 @@ def semantic_problems(cfg: Mapping[str, Any]) -> list[str]:
     except ValueError as e:
         problems.append(f"gsos.groups: {e}")
     try:
-        split_iterations(int(cfg["hpo"]["iterations"]), [g["share"] for g in groups])
+        group_iterations(int(cfg["hpo"]["iterations"]), groups)
     except ValueError as e:
-        problems.append(f"hpo.iterations: {e}")
+        problems.append(f"gsos.groups: {e}")
     names = [g["name"] for g in groups]
     if len(set(names)) != len(names) or "all" in names:
         problems.append(f"gsos.groups: names must be unique and not 'all' (got {names})")

@@ -180,29 +180,64 @@ def load_digits_source() -> tuple[torch.Tensor, np.ndarray, list[str], dict[str,
 
 
 def prepare_dataset(
-    name: str, cfg: Mapping[str, Any]
+    name: str, cfg: Mapping[str, Any], resources: Path = Path("resources")
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Prepare one configured dataset (``datasets.<name>`` of the config)."""
     src = cfg["source"]
-    if src["kind"] != "embedded" or src.get("name", "digits") != "digits":
-        raise DataError(
-            f"datasets.{name}.source: kind {src['kind']!r} is not supported yet; "
-            "use {kind: embedded, name: digits}"
-        )
-    images, labels, classes, source = load_digits_source()
     split = cfg.get("split", {})
-    return prepare_arrays(
-        images,
-        labels,
-        classes,
-        name=name,
-        image_size=int(cfg["image_size"]),
-        channels=int(cfg.get("channels", 1)),
-        val_fraction=float(split.get("validation", 0.2)),
-        test_fraction=float(split.get("test", 0.2)),
-        split_seed=int(split.get("seed", 0)),
-        source=source,
+    common = {
+        "name": name,
+        "image_size": int(cfg["image_size"]),
+        "channels": int(cfg.get("channels", 1)),
+        "val_fraction": float(split.get("validation", 0.2)),
+        "test_fraction": float(split.get("test", 0.2)),
+        "split_seed": int(split.get("seed", 0)),
+    }
+    if src["kind"] == "embedded":
+        if src.get("name", "digits") != "digits":
+            raise DataError(f"datasets.{name}.source.name: only 'digits' is embedded")
+        images, labels, classes, source = load_digits_source()
+        return prepare_arrays(images, labels, classes, source=source, **common)
+    if src["kind"] == "folder":
+        return prepare_folder(
+            Path(src["path"]),
+            source={"kind": "folder", "path": src["path"]},
+            test_path=Path(src["test_path"]) if src.get("test_path") else None,
+            **common,
+        )
+    raise DataError(
+        f"datasets.{name}.source: kind {src['kind']!r} cannot be prepared yet "
+        "(downloads are not implemented); use kind embedded or folder"
     )
+
+
+def prepare_folder(
+    path: Path, *, source: dict[str, Any], test_path: Path | None = None, **common: Any
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """A folder of class subfolders (and optionally an official test folder alike)."""
+    from gsos.images import decode_folder
+
+    size, channels = common["image_size"], common["channels"]
+    train = decode_folder(path, size, channels)
+    test = decode_folder(test_path, size, channels, train.class_names) if test_path else None
+    skipped = train.skipped + (test.skipped if test else [])
+    source = {**source, "sha256": train.sha256, "modes": train.modes, "sizes": train.sizes}
+    if test:
+        source["test_sha256"] = test.sha256
+    tensors, manifest = prepare_arrays(
+        train.images,
+        train.labels,
+        train.class_names,
+        source=source,
+        test_images=test.images if test else None,
+        test_labels=test.labels if test else None,
+        **common,
+    )
+    reasons: dict[str, int] = {}
+    for s in skipped:
+        reasons[s["reason"]] = reasons.get(s["reason"], 0) + 1
+    manifest["skipped"] = {"count": len(skipped), "by_reason": reasons, "files": skipped}
+    return tensors, manifest
 
 
 def atomic_write_bytes(path: Path, write: Any) -> None:

@@ -101,7 +101,7 @@ def figure2(trials: pd.DataFrame, png: Path) -> None:
         for j, s in enumerate(strategies):
             ax = axes[i][j]
             t = trials[(trials["dataset"] == d) & (trials["strategy"] == s)]
-            t = t[t["status"] == "ok"]
+            t = t[t["status"] != "fail"]  # diverged trials have an accuracy, and show
             c = density_colours(t["iteration"].to_numpy(), t["val_accuracy"].to_numpy())
             order = np.argsort(c)
             sc = ax.scatter(

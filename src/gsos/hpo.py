@@ -23,7 +23,7 @@ from gsos.space import SearchSpace, Value
 from gsos.strategies import Group, run_strategy
 from gsos.tables import run_metrics
 from gsos.tpe import TPESettings
-from gsos.train import TrainSettings, resolve_device, train_and_evaluate
+from gsos.train import TrainSettings, resolve_device, train_and_evaluate, warm_up
 
 
 class TooManyFailures(RuntimeError):
@@ -40,18 +40,31 @@ def run_key(settings: Mapping[str, Any], groups: list[Group], manifest: Mapping[
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+OOM_MARKERS = ("out of memory", "can't allocate memory")
+
+
 def make_trainer(data: Any, settings: TrainSettings):
-    """The train callback for :func:`run_strategy`: any exception is a failed trial, not a crash."""
+    """The train callback for :func:`run_strategy`.
+
+    Statuses: ``ok``; ``diverged`` (non-finite training loss: a failed trial that still has
+    the near-chance accuracy it reached, which TPE is told); ``fail`` (any exception, out of
+    memory included: recorded with its reason, and the run goes on).
+    """
 
     def train(params: dict[str, Value], trial_seed: int) -> dict[str, Any]:
         base = {"trial_seed": trial_seed, "error": None}
         try:
             result = train_and_evaluate(params, data, trial_seed, settings)
-        except torch.OutOfMemoryError as e:
-            torch.cuda.empty_cache()
-            return {**base, "status": "fail", "error": f"out of memory: {str(e).splitlines()[0]}"}
         except Exception as e:  # noqa: BLE001 - a trial's failure is data, the run goes on
-            return {**base, "status": "fail", "error": f"{type(e).__name__}: {e}"}
+            first_line = (str(e).strip().splitlines() or [""])[0]
+            if isinstance(e, torch.OutOfMemoryError) or any(m in str(e) for m in OOM_MARKERS):
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                return {**base, "status": "fail", "error": f"out of memory: {first_line}"}
+            return {**base, "status": "fail", "error": f"{type(e).__name__}: {first_line}"}
+        if result.diverged:
+            reason = f"diverged: non-finite training loss in epoch {result.epochs_run}"
+            return {**base, "status": "diverged", **result.as_dict(), "error": reason}
         return {**base, "status": "ok", **result.as_dict()}
 
     return train
@@ -86,6 +99,7 @@ def run_hpo(
     device = resolve_device(str(settings.get("device", "auto")))
     data = load_prepared(Path(data_path), device, n_classes=int(manifest["n_classes"]))
     train_settings = TrainSettings.from_config(settings)
+    warm_up()
     max_fail = float(settings.get("training", {}).get("max_failure_fraction", 0.5))
 
     partial = Path(str(records_path) + ".partial")
@@ -127,7 +141,7 @@ def run_hpo(
             file=log,
             flush=True,
         )
-        failed = sum(r["status"] != "ok" for r in records)
+        failed = sum(r["status"] == "fail" for r in records)  # divergence is a result
         if len(records) >= 5 and failed / len(records) > max_fail:
             raise TooManyFailures(
                 f"{failed} of {len(records)} trials failed (more than "

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from gsos.space import SearchSpace, Value
-from gsos.tpe import TPESettings, run_tpe
+from gsos.tpe import OBSERVED, TPESettings, run_tpe
 
 STRATEGIES = ("gsos", "simultaneous")
 
@@ -44,6 +44,21 @@ def split_iterations(total: int, shares: Sequence[float]) -> list[int]:
     return [int(c) for c in counts]
 
 
+def group_iterations(total: int, groups: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Each group's budget: explicit ``iterations`` (must add up to ``total``) or ``share``."""
+    explicit = [g.get("iterations") for g in groups]
+    if all(n is None for n in explicit):
+        return split_iterations(total, [g["share"] for g in groups])
+    if any(n is None for n in explicit):
+        raise ValueError("give every group 'iterations' or every group 'share', not a mix")
+    if sum(explicit) != total:
+        raise ValueError(
+            f"the groups' iterations {explicit} add up to {sum(explicit)}, "
+            f"but hpo.iterations is {total}; make them equal"
+        )
+    return [int(n) for n in explicit]
+
+
 def check_partition(space: SearchSpace, groups: Sequence[Sequence[str]]) -> None:
     """Groups must cover every hyperparameter exactly once."""
     seen: dict[str, int] = {}
@@ -69,7 +84,7 @@ def build_groups(
     if strategy != "gsos":
         raise ValueError(f"strategy must be one of {STRATEGIES}, not {strategy!r}")
     check_partition(space, [g["params"] for g in gsos_groups])
-    counts = split_iterations(iterations, [g["share"] for g in gsos_groups])
+    counts = group_iterations(iterations, gsos_groups)
     return [
         Group(g["name"], tuple(g["params"]), c) for g, c in zip(gsos_groups, counts, strict=True)
     ]
@@ -150,8 +165,11 @@ def run_strategy(
 
 
 def trial_objective(outcome: Mapping[str, Any]) -> float | None:
-    """The loss TPE minimises: 1 - validation accuracy (the paper selects by accuracy)."""
-    if outcome.get("status") != "ok":
+    """The loss TPE minimises: 1 - validation accuracy (the paper selects by accuracy).
+
+    A diverged trial gives TPE its near-chance accuracy, as the paper's runs would have.
+    """
+    if outcome.get("status") not in OBSERVED:
         return None
     return 1.0 - float(outcome["val_accuracy"])
 

@@ -31,10 +31,10 @@ def run_metrics(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     total = float(records[-1]["elapsed_seconds"])
     base = {
         "n_iterations": len(records),
-        "n_failed": len(records) - len(ok),
-        "n_diverged": sum(bool(r.get("diverged")) for r in ok),
+        "n_failed": sum(r["status"] == "fail" for r in records),
+        "n_diverged": sum(r["status"] == "diverged" for r in records),
         "total_seconds": total,
-        "sample_epochs_total": int(sum(r.get("sample_epochs") or 0 for r in ok)),
+        "sample_epochs_total": int(sum(r.get("sample_epochs") or 0 for r in records)),
         "tpe_seconds_total": float(sum(r["suggest_seconds"] for r in records)),
     }
     if not ok:
@@ -55,7 +55,7 @@ def run_metrics(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "test_accuracy": float(best["test_accuracy"]),
         "time_to_best_seconds": float(best["elapsed_seconds"]),
         "sample_epochs_to_best": int(
-            sum(r.get("sample_epochs") or 0 for r in ok if r["iteration"] <= best["iteration"])
+            sum(r.get("sample_epochs") or 0 for r in records if r["iteration"] <= best["iteration"])
         ),
         "best_params": best["params"],
     }
@@ -76,7 +76,7 @@ def runs_frame(runs: Iterable[Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
 
 def table3(runs: pd.DataFrame) -> pd.DataFrame:
     """Per dataset × strategy: mean (as the paper) and standard deviation over runs."""
-    cols = [*METRICS, "sample_epochs_total", "n_failed"]
+    cols = [*METRICS, "sample_epochs_total", "n_failed", "n_diverged"]
     g = runs.groupby(["dataset", "strategy"], sort=True)
     mean = g[cols].mean().add_prefix("mean_")
     std = g[list(METRICS)].std(ddof=1).add_prefix("std_")

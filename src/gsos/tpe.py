@@ -23,6 +23,9 @@ from hyperopt import STATUS_FAIL, STATUS_OK, Trials, base, tpe
 
 from gsos.space import SearchSpace, Value, _scalar
 
+# Trial statuses TPE learns from; 'fail' (an exception) carries no loss and is skipped.
+OBSERVED = ("ok", "diverged")
+
 Objective = Callable[[dict[str, Value]], dict[str, Any]]
 
 
@@ -60,7 +63,7 @@ def _insert_done(
 
 
 def hyperopt_result(outcome: Mapping[str, Any]) -> dict[str, Any]:
-    if outcome.get("status") == "ok" and outcome.get("loss") is not None:
+    if outcome.get("status") in OBSERVED and outcome.get("loss") is not None:
         return {"status": STATUS_OK, "loss": float(outcome["loss"])}
     return {"status": STATUS_FAIL}
 

@@ -1,0 +1,203 @@
+"""Nothing lost: killed runs resume exactly, failing trials are recorded, runs go on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from gsos.hpo import run_hpo
+from gsos.records import read_records
+from gsos.space import SearchSpace
+from gsos.strategies import build_groups
+
+TIMING = ("elapsed_seconds", "suggest_seconds", "eval_seconds", "train_seconds")
+
+
+def strip(records):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
+
+
+def tiny_settings(default_config, iterations=8, **over):
+    s = {k: default_config[k] for k in ("search_space", "gsos", "training")}
+    s["search_space"] = {
+        **s["search_space"],
+        "epoch": {"type": "int", "low": 1, "high": 2, "default": 1},
+    }
+    s.update(
+        hpo={"iterations": iterations},
+        tpe={"n_startup_jobs": 3},
+        device="cpu",
+        model={"base_filters": 4},
+    )
+    s.update(over)
+    return s
+
+
+def run_in_process(tmp_path, digits_files, s, name, strategy="gsos"):
+    space = SearchSpace.from_config(s["search_space"])
+    groups = build_groups(strategy, space, s["hpo"]["iterations"], s["gsos"]["groups"])
+    run_hpo(
+        dataset="digits",
+        strategy=strategy,
+        seed=3,
+        settings=s,
+        groups=groups,
+        data_path=digits_files[0],
+        manifest_path=digits_files[1],
+        records_path=tmp_path / f"{name}.jsonl",
+        summary_path=tmp_path / f"{name}.json",
+    )
+    return read_records(tmp_path / f"{name}.jsonl")
+
+
+def test_same_seed_gives_identical_records_on_cpu(tmp_path, digits_files, default_config):
+    s = tiny_settings(default_config)
+    a = run_in_process(tmp_path, digits_files, s, "a")
+    b = run_in_process(tmp_path, digits_files, s, "b")
+    assert strip(a) == strip(b)
+    assert len({json.dumps(r["params"], sort_keys=True) for r in a}) > 1
+
+
+def test_diverging_trials_are_recorded_and_the_run_goes_on(tmp_path, digits_files, default_config):
+    s = tiny_settings(default_config, iterations=6)
+    s["search_space"] = {
+        **s["search_space"],
+        "lr": {"type": "loguniform", "low": 1e10, "high": 1e12, "default": 1e11},
+        "optimizer": {"type": "choice", "values": ["sgd"], "default": "sgd"},
+    }
+    records = run_in_process(tmp_path, digits_files, s, "d", strategy="simultaneous")
+    assert len(records) == 6
+    assert all(r["status"] == "diverged" and r["error"].startswith("diverged") for r in records)
+    assert all(r["val_accuracy"] is not None for r in records)  # a result, near chance
+    summary = json.loads((tmp_path / "d.json").read_text())
+    assert summary["n_diverged"] == 6 and summary["best_iteration"] is None
+
+
+OOM_SCRIPT = textwrap.dedent("""
+    import json, resource, sys, torch
+    from gsos.data import DeviceData
+    from gsos.hpo import make_trainer
+    from gsos.model import Architecture
+    from gsos.train import TrainSettings
+
+    x = {s: torch.randint(0, 255, (64, 1, 32, 32), dtype=torch.uint8) for s in ("train", "val")}
+    x["test"] = x["val"]
+    y = {s: torch.randint(0, 3, (64,)) for s in x}
+    zero, one = torch.zeros(1, 1, 1, 1), torch.ones(1, 1, 1, 1)
+    data = DeviceData(x=x, y=y, mean=zero, std=one, n_classes=3)
+    small = dict(num_conv_layers=2, lr=0.01, dropout_rate=0.0, optimizer="adam", epoch=1, stride=1,
+                 padding="same", kernel=3, num_fc_units=64, batch_size=32)
+    wide = make_trainer(data, TrainSettings(arch=Architecture(base_filters=512, max_filters=512)))
+    narrow = make_trainer(data, TrainSettings(arch=Architecture(base_filters=4)))
+    out = [wide(small, 0)]
+    vmdata_kb = int(open("/proc/self/status").read().split("VmData:")[1].split()[0])
+    cap = vmdata_kb * 1024 + 300 * 2**20
+    resource.setrlimit(resource.RLIMIT_DATA, (cap, resource.RLIM_INFINITY))
+    out += [wide({**small, "num_fc_units": 256}, 1), narrow(small, 2)]
+    print(json.dumps([{"status": o["status"], "error": o["error"]} for o in out]))
+""")
+
+
+def test_out_of_memory_is_a_failed_trial_and_the_next_one_runs():
+    """A real allocation failure: the child caps its own memory (RLIMIT_DATA) mid-run."""
+    run = subprocess.run(
+        [sys.executable, "-c", OOM_SCRIPT], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    before, oom, after = json.loads(run.stdout.strip().splitlines()[-1])
+    assert before["status"] == "ok"
+    assert oom["status"] == "fail" and oom["error"].startswith("out of memory")
+    assert after["status"] == "ok"
+
+
+KILLER = textwrap.dedent("""
+    # A zygote: import everything once, then fork the HPO run again and again, SIGKILLing
+    # each child at a random moment, so that kills cost no interpreter start-up.
+    import json, os, random, signal, sys, time
+    from pathlib import Path
+    import torch
+    from gsos.hpo import run_hpo
+    from gsos.train import warm_up
+    from gsos.records import read_records
+    from gsos.space import SearchSpace
+    from gsos.strategies import build_groups
+
+    args = json.loads(sys.argv[1])
+    s = args["settings"]
+    groups = build_groups("gsos", SearchSpace.from_config(s["search_space"]),
+                          s["hpo"]["iterations"], s["gsos"]["groups"])
+    out = Path(args["out"])
+    # warm torch up once, single-threaded (fork-safe), so children start training at once
+    torch.set_num_threads(1)
+    warm_up()
+
+    def child():
+        run_hpo(dataset="digits", strategy="gsos", seed=3, settings=s, groups=groups,
+                data_path=Path(args["data"]), manifest_path=Path(args["manifest"]),
+                records_path=out / "killed.jsonl", summary_path=out / "killed.json")
+
+    rng = random.Random(args["rng"])
+    partial = out / "killed.jsonl.partial"
+    kills, progress = 0, []
+    while kills < args["kills"]:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                child()
+            finally:
+                os._exit(0)
+        # wait for a random amount of new work (0-2 records), then a random part of a trial
+        target = (progress[-1] if progress else 0) + rng.randint(0, 2)
+        done = False
+        while not done and len(read_records(partial)) < target:
+            done = os.waitpid(pid, os.WNOHANG) != (0, 0)
+            time.sleep(0.005)
+        if not done:
+            time.sleep(rng.uniform(0.0, args["max_delay"]))
+            done = os.waitpid(pid, os.WNOHANG) != (0, 0)
+        if done:
+            break  # it finished: no kill points left
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        kills += 1
+        progress.append(len(read_records(partial)))
+    if (pid := os.fork()) == 0:
+        try:
+            child()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    print(json.dumps({"kills": kills, "progress": progress}))
+""")
+
+
+def test_sigkill_at_random_points_loses_and_repeats_nothing(tmp_path, digits_files, default_config):
+    s = tiny_settings(default_config, iterations=30)
+    reference = run_in_process(tmp_path, digits_files, s, "whole")
+    one_iteration = reference[-1]["elapsed_seconds"] / len(reference)
+    args = {
+        "settings": s,
+        "out": str(tmp_path),
+        "data": str(digits_files[0]),
+        "manifest": str(digits_files[1]),
+        "rng": 20261122,
+        "kills": 12,
+        "max_delay": one_iteration,
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", KILLER, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["kills"] >= 10, report
+    progress = report["progress"]
+    assert progress == sorted(progress) and 0 < progress[-1] < 30, progress  # killed mid-run
+    final = read_records(tmp_path / "killed.jsonl")
+    assert [r["iteration"] for r in final] == list(range(1, 31))  # nothing lost or repeated
+    assert strip(final) == strip(reference)  # and exactly the uninterrupted result
+    assert not (tmp_path / "killed.jsonl.partial").exists()
