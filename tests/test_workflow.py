@@ -147,7 +147,7 @@ def test_lint_is_clean_and_paper_protocol_plans(tmp_path):
         for line in out.splitlines()
         if len(line.split()) == 2 and line.split()[1].isdigit()
     }
-    assert stats["hpo"] == 60 and stats["prepare_data"] == 6
+    assert stats["hpo"] == 60 and stats["prepare_data"] == 6 and stats["download"] == 6
 
 
 def test_killed_workflow_resumes_with_rerun_incomplete(tmp_path, default_config):

@@ -21,13 +21,26 @@ def _write_table(df: pd.DataFrame, csv: Path, floatfmt: str = ".4f") -> None:
     atomic_write_text(csv.with_suffix(".md"), to_markdown(df, floatfmt))
 
 
+def cmd_download(a: argparse.Namespace) -> None:
+    from gsos.download import download
+
+    record = download(json.loads(a.settings)["source"], Path(a.resources) / a.name)
+    atomic_write_text(a.out, json.dumps(record, indent=2) + "\n")
+    print(f"{a.name}: {len(record['files'])} file(s) verified and unpacked", file=sys.stderr)
+
+
 def cmd_prepare(a: argparse.Namespace) -> None:
     from gsos.data import prepare_dataset, save_prepared
 
-    tensors, manifest = prepare_dataset(a.name, json.loads(a.settings))
+    tensors, manifest = prepare_dataset(a.name, json.loads(a.settings), Path(a.resources))
+    if a.download:
+        manifest["source"]["files"] = json.loads(Path(a.download).read_text())["files"]
     save_prepared(a.data, a.manifest, tensors, manifest)
+    skipped = manifest.get("skipped", {}).get("count", 0)
     print(
-        f"{a.name}: {manifest['n_images']} images, {manifest['n_classes']} classes", file=sys.stderr
+        f"{a.name}: {manifest['n_images']} images, {manifest['n_classes']} classes, "
+        f"{skipped} file(s) skipped",
+        file=sys.stderr,
     )
 
 
@@ -141,9 +154,18 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gsos", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
+    s = sub.add_parser("download", help="download, verify and unpack one dataset")
+    s.add_argument("--name", required=True)
+    s.add_argument("--settings", required=True, help="the dataset's config entry, as JSON")
+    s.add_argument("--resources", type=Path, default=Path("resources"))
+    s.add_argument("--out", type=Path, required=True)
+    s.set_defaults(func=cmd_download)
+
     s = sub.add_parser("prepare", help="prepare one dataset into tensors + manifest")
     s.add_argument("--name", required=True)
     s.add_argument("--settings", required=True, help="the dataset's config entry, as JSON")
+    s.add_argument("--resources", type=Path, default=Path("resources"))
+    s.add_argument("--download", type=Path, help="the download record, for source checksums")
     s.add_argument("--data", type=Path, required=True)
     s.add_argument("--manifest", type=Path, required=True)
     s.set_defaults(func=cmd_prepare)
@@ -185,8 +207,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from gsos.config import ConfigError
+    from gsos.data import DataError
+
     args = parser().parse_args(argv)
-    args.func(args)
+    try:
+        args.func(args)
+    except (DataError, ConfigError) as e:  # a user's input to fix: the message, no traceback
+        raise SystemExit(f"error: {e}") from None
 
 
 if __name__ == "__main__":

@@ -81,6 +81,14 @@ def stratified_split(
     return {s: np.sort(np.concatenate(parts[s])) for s in SPLITS}
 
 
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
 def sha256_bytes(*chunks: bytes) -> str:
     h = hashlib.sha256()
     for c in chunks:
@@ -182,7 +190,11 @@ def load_digits_source() -> tuple[torch.Tensor, np.ndarray, list[str], dict[str,
 def prepare_dataset(
     name: str, cfg: Mapping[str, Any], resources: Path = Path("resources")
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Prepare one configured dataset (``datasets.<name>`` of the config)."""
+    """Prepare one configured dataset (``datasets.<name>`` of the config).
+
+    Downloaded kinds (http, kaggle) read ``resources/<name>/data``, which the download step
+    fills; ``source.format`` says whether it holds class folders or npz arrays.
+    """
     src = cfg["source"]
     split = cfg.get("split", {})
     common = {
@@ -193,22 +205,99 @@ def prepare_dataset(
         "test_fraction": float(split.get("test", 0.2)),
         "split_seed": int(split.get("seed", 0)),
     }
-    if src["kind"] == "embedded":
+    kind = src["kind"]
+    if kind == "embedded":
         if src.get("name", "digits") != "digits":
             raise DataError(f"datasets.{name}.source.name: only 'digits' is embedded")
         images, labels, classes, source = load_digits_source()
-        return prepare_arrays(images, labels, classes, source=source, **common)
-    if src["kind"] == "folder":
-        return prepare_folder(
+        tensors, manifest = prepare_arrays(images, labels, classes, source=source, **common)
+    elif kind == "folder":
+        tensors, manifest = prepare_folder(
             Path(src["path"]),
             source={"kind": "folder", "path": src["path"]},
             test_path=Path(src["test_path"]) if src.get("test_path") else None,
             **common,
         )
+    elif kind in ("http", "kaggle"):
+        root = Path(resources) / name / "data"
+        if not root.is_dir():
+            raise DataError(f"{root}: not downloaded; run the workflow (it downloads first)")
+        source = {"kind": kind, **{k: src[k] for k in ("dataset",) if k in src}}
+        if src.get("format", "folder") == "npz":
+            tensors, manifest = prepare_npz(root, src, source=source, **common)
+        else:
+            train = locate(root, src["train"])
+            test = locate(root, src["test"]) if src.get("test") else None
+            tensors, manifest = prepare_folder(train, source=source, test_path=test, **common)
+    else:
+        raise DataError(f"datasets.{name}.source.kind: unknown kind {kind!r}")
+    if cfg.get("paper"):
+        manifest["paper_comparison"] = compare_with_paper(manifest, cfg["paper"])
+    return tensors, manifest
+
+
+def compare_with_paper(manifest: Mapping[str, Any], paper: Mapping[str, Any]) -> dict[str, Any]:
+    """Prepared counts beside paper Table 2; the report shows any difference."""
+    prepared = {
+        "n_images": sum(manifest["n_images"].values())
+        + manifest.get("skipped", {}).get("count", 0),
+        "n_usable_images": sum(manifest["n_images"].values()),
+        "n_classes": manifest["n_classes"],
+    }
+    rows = {}
+    for key in ("n_images", "n_classes"):
+        if key in paper:
+            rows[key] = {
+                "paper": paper[key],
+                "prepared": prepared[key],
+                "difference": prepared[key] - paper[key],
+            }
+    rows["n_usable_images"] = prepared["n_usable_images"]
+    rows["differs"] = any(r["difference"] != 0 for k, r in rows.items() if isinstance(r, dict))
+    return rows
+
+
+def locate(root: Path, pattern: str) -> Path:
+    """The one folder under ``root`` matching ``pattern`` (a glob) that holds class folders."""
+    matches = sorted(p for p in root.glob(pattern) if p.is_dir())
+    classlike = [
+        m
+        for m in matches
+        if sum(1 for c in m.iterdir() if c.is_dir() and any(f.is_file() for f in c.iterdir())) >= 2
+    ]
+    if len(classlike) == 1:
+        return classlike[0]
+    seen = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir())[:15]
     raise DataError(
-        f"datasets.{name}.source: kind {src['kind']!r} cannot be prepared yet "
-        "(downloads are not implemented); use kind embedded or folder"
+        f"{root}: {len(classlike)} folders match {pattern!r} and hold class subfolders "
+        f"({[str(m.relative_to(root)) for m in classlike] or 'none'}); folders there: {seen}. "
+        "Fix source.train / source.test in the config."
     )
+
+
+def _npz_array(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise DataError(f"{path}: missing; check source.train / source.test in the config")
+    with np.load(path) as z:
+        return z[z.files[0]]
+
+
+def prepare_npz(
+    root: Path, src: Mapping[str, Any], *, source: dict[str, Any], **common: Any
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Arrays of N×H×W (grey) or N×H×W×C uint8 images with integer labels (Kuzushiji-49)."""
+
+    def images(spec: Mapping[str, str]) -> tuple[torch.Tensor, np.ndarray]:
+        x = _npz_array(root / spec["images"])
+        y = _npz_array(root / spec["labels"]).astype(np.int64).ravel()
+        x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.uint8)), y
+
+    x, y = images(src["train"])
+    tx, ty = images(src["test"]) if src.get("test") else (None, None)
+    n_classes = int(max(y.max(), ty.max() if ty is not None else 0)) + 1
+    names = list(src.get("class_names") or [str(i) for i in range(n_classes)])
+    return prepare_arrays(x, y, names, source=source, test_images=tx, test_labels=ty, **common)
 
 
 def prepare_folder(

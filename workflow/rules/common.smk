@@ -41,6 +41,13 @@ def dataset_settings(wildcards):
     return as_json(config["datasets"][wildcards.dataset])
 
 
+def download_record(wildcards):
+    """Downloaded kinds wait for their download; embedded and folder datasets need none."""
+    if config["datasets"][wildcards.dataset]["source"]["kind"] in ("http", "kaggle"):
+        return {"download": f"resources/{wildcards.dataset}/download.json"}
+    return {}
+
+
 def hpo_settings():
     keys = ("search_space", "hpo", "tpe", "gsos", "model", "training", "device")
     return as_json({k: config[k] for k in keys})

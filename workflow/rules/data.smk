@@ -1,16 +1,38 @@
+localrules:
+    download,
+
+
+# Downloads run on the submitting host: cluster compute nodes often have no internet.
+rule download:
+    output:
+        "resources/{dataset}/download.json",
+    params:
+        settings=dataset_settings,
+    conda:
+        "../../envs/data.yaml"
+    log:
+        "logs/download/{dataset}.log",
+    shell:
+        "python -m gsos download --name {wildcards.dataset} --settings {params.settings:q}"
+        " --out {output} 2> {log}"
+
+
 rule prepare_data:
+    input:
+        unpack(download_record),
     output:
         data="results/data/{dataset}/data.pt",
         manifest="results/data/{dataset}/manifest.json",
     params:
         settings=dataset_settings,
+        download=lambda wc, input: f"--download {input.download}" if "download" in input.keys() else "",
     conda:
         "../../envs/data.yaml"
     log:
         "logs/prepare_data/{dataset}.log",
     shell:
         "python -m gsos prepare --name {wildcards.dataset} --settings {params.settings:q}"
-        " --data {output.data} --manifest {output.manifest} 2> {log}"
+        " --data {output.data} --manifest {output.manifest} {params.download} 2> {log}"
 
 
 rule groups:

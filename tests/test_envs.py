@@ -1,0 +1,51 @@
+"""The conda files name the same packages as the locked uv environment."""
+
+import re
+import tomllib
+
+import yaml
+from conftest import ROOT
+
+CONDA_TO_PYPI = {"pytorch": "torch"}
+TOOLING = {"python", "pip"}
+
+
+def names(specs) -> set[str]:
+    out = set()
+    for spec in specs:
+        if isinstance(spec, str):
+            name = re.split(r"[ <>=!\[]", spec.strip(), maxsplit=1)[0].lower()
+            out.add(CONDA_TO_PYPI.get(name, name))
+    return out - TOOLING
+
+
+def pyproject_names() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return names(project["dependencies"])
+
+
+def lock_names() -> set[str]:
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    return {p["name"] for p in lock["package"]}
+
+
+def test_environment_yml_matches_pyproject():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert names(env["dependencies"]) == pyproject_names()
+    assert pyproject_names() <= lock_names()
+
+
+def test_rule_envs_use_only_locked_project_dependencies():
+    used = set()
+    for path in sorted((ROOT / "envs").glob("*.yaml")):
+        deps = names(yaml.safe_load(path.read_text())["dependencies"])
+        assert deps <= pyproject_names(), (path.name, deps - pyproject_names())
+        used |= deps
+    # every runtime dependency but the workflow engine itself is in some rule's env
+    assert used == pyproject_names() - {"snakemake"}
+
+
+def test_every_rule_names_an_env_that_exists():
+    for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
+        for env in re.findall(r'"\.\./\.\./(envs/[^"]+)"', smk.read_text()):
+            assert (ROOT / env).is_file(), (smk.name, env)
