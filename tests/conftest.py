@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import copy
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,3 +49,52 @@ def digits_files(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def digits(digits_files):
     return load_prepared(digits_files[0], torch.device("cpu"))
+
+
+def snakemake(*args, cwd: Path, timeout=600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def tiny_config(default_config: dict) -> dict:
+    cfg = copy.deepcopy(default_config)
+    cfg["run"]["seeds"] = [0, 1]
+    cfg["datasets"]["digits"]["image_size"] = 8
+    cfg["search_space"]["epoch"] = {"type": "int", "low": 1, "high": 2, "default": 1}
+    cfg["hpo"]["iterations"] = 6
+    cfg["tpe"]["n_startup_jobs"] = 2
+    cfg["model"]["base_filters"] = 4
+    cfg["table5"] = {
+        "dims": [1, 2],
+        "iterations": 8,
+        "eval_seconds": 0.0,
+        "repeats": 2,
+        "n_startup_jobs": 3,
+    }
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def workflow_run(tmp_path_factory, default_config):
+    """The real workflow, run once by the real Snakemake on a tiny config."""
+    work = tmp_path_factory.mktemp("wf")
+    (work / "tiny.yaml").write_text(yaml.safe_dump(tiny_config(default_config)))
+    run = snakemake("--configfile", "tiny.yaml", "--cores", "2", cwd=work)
+    assert run.returncode == 0, run.stderr[-4000:]
+    return work
+
+
+@pytest.fixture(scope="session")
+def report_html(workflow_run) -> Path:
+    run = snakemake(
+        "--configfile", "tiny.yaml", "--report", "reports/report.html", cwd=workflow_run
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return workflow_run / "reports" / "report.html"

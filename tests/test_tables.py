@@ -90,3 +90,29 @@ def test_markdown_and_time_format():
     md = T.to_markdown(pd.DataFrame({"a": [1.23456, float("nan")], "b": ["x", "y"]}))
     assert md.splitlines()[2] == "| 1.2346 | x |" and "n/a" in md
     assert T.seconds_to_hms(3725) == "01:02:05" and T.hms_to_seconds("01:02:05") == 3725
+
+
+def test_paired_tests_and_published_side_by_side():
+    runs = []
+    for seed in range(3):
+        runs.append([record("d", "gsos", seed, 1, 0.7 + seed / 100, 0.6, 5.0 + seed)])
+        runs.append([record("d", "simultaneous", seed, 1, 0.8 + seed / 100, 0.7, 9.0 + seed)])
+    frame = T.runs_frame(runs)
+    tests = T.paired_tests(frame).set_index("metric")
+    assert tests.loc["total_seconds", "mean_difference"] == pytest.approx(-4.0)
+    assert tests.loc["best_val_accuracy", "n_pairs"] == 3
+    t3 = T.table3(frame)
+    side = T.table3_vs_published(t3)
+    ahe = side[(side["dataset"] == "AHE") & (side["strategy"] == "gsos")].iloc[0]
+    assert ahe["mean_best_val_accuracy_published"] == 0.7433
+    assert pd.isna(ahe["mean_best_val_accuracy_reproduced"])
+    head = T.headline_vs_published(T.headline(t3)).set_index("figure")
+    assert head.loc["total_time_reduction_percent", "value_published"] == 31.90
+
+
+def test_latex_and_html_escape_and_flag():
+    df = pd.DataFrame({"a_b": [0.5], "flag": ["DISAGREES"], "x": ["<b>"]})
+    tex = T.to_latex(df)
+    assert "a\\_b" in tex and "\\toprule" in tex
+    html = T.to_html(df, title="t")
+    assert "<td class='flag'>DISAGREES</td>" in html and "&lt;b&gt;" in html

@@ -95,3 +95,12 @@ def test_failed_trials_do_not_stop_the_loop(paper_space):
     )
     assert len(out) == 10
     assert any(o["status"] == "fail" for o in out) and any(o["status"] == "ok" for o in out)
+
+
+def test_table5_measures_hyperopt_and_optuna_in_one_run():
+    from gsos.tpe_bench import table5
+
+    df = table5([1, 3], iterations=12, eval_seconds=0.0, repeats=2, n_startup_jobs=5)
+    assert set(df["library"]) == {"hyperopt", "optuna"} and len(df) == 4
+    assert (df["min_seconds"] <= df["median_seconds"]).all()
+    assert (df["median_seconds"] <= df["max_seconds"]).all() and (df["min_seconds"] > 0).all()

@@ -13,12 +13,15 @@ import pandas as pd
 from gsos.data import atomic_write_text
 
 
-def _write_table(df: pd.DataFrame, csv: Path, floatfmt: str = ".4f") -> None:
-    from gsos.tables import to_markdown
+def _write_table(df: pd.DataFrame, csv: Path, floatfmt: str = ".4f", title: str = "") -> None:
+    """One table as CSV, Markdown, LaTeX and HTML (the report shows the HTML)."""
+    from gsos.tables import to_html, to_latex, to_markdown
 
     csv = Path(csv)
     atomic_write_text(csv, df.to_csv(index=False))
     atomic_write_text(csv.with_suffix(".md"), to_markdown(df, floatfmt))
+    atomic_write_text(csv.with_suffix(".tex"), to_latex(df, floatfmt))
+    atomic_write_text(csv.with_suffix(".html"), to_html(df, floatfmt, title or csv.stem))
 
 
 def cmd_download(a: argparse.Namespace) -> None:
@@ -111,43 +114,120 @@ def cmd_tables(a: argparse.Namespace) -> None:
 
     runs = T.runs_frame(read_runs(a.records))
     out = Path(a.outdir)
-    _write_table(runs, out / "runs.csv")
     t3 = T.table3(runs)
-    _write_table(t3, out / "table3.csv")
-    _write_table(T.table4(t3), out / "table4.csv", ".5f")
-    _write_table(T.headline(t3), out / "headline.csv", ".2f")
-    _write_table(T.check_published_table4(), out / "table4_published_check.csv", ".5f")
-    _write_table(T.check_published_headline(), out / "headline_published_check.csv", ".4f")
+    t4 = T.table4(t3)
+    head = T.headline(t3)
+    for name, df, fmt, title in [
+        ("runs", runs, ".4f", "Every run: per-run metrics"),
+        ("table3", t3, ".4f", "Table 3: means over runs, with standard deviation and 95 % CI"),
+        ("table4", t4, ".5f", "Table 4: GSOS against simultaneous, per dataset"),
+        ("headline", head, ".2f", "Headline averages (ratios of sums, as the paper)"),
+        (
+            "paired_tests",
+            T.paired_tests(runs),
+            ".4f",
+            "Paired tests per dataset: GSOS - simultaneous over seeds",
+        ),
+        (
+            "table3_vs_published",
+            T.table3_vs_published(t3),
+            ".4f",
+            "Table 3: reproduced beside published",
+        ),
+        (
+            "table4_vs_published",
+            T.table4_vs_published(t4),
+            ".5f",
+            "Table 4: reproduced beside published",
+        ),
+        (
+            "headline_vs_published",
+            T.headline_vs_published(head),
+            ".2f",
+            "Headline averages: reproduced beside published",
+        ),
+        (
+            "table4_published_check",
+            T.check_published_table4(),
+            ".5f",
+            "Published Table 3 aggregated by this project, beside published Table 4",
+        ),
+        (
+            "headline_published_check",
+            T.check_published_headline(),
+            ".4f",
+            "Published Table 3 aggregated by this project, beside the published headlines",
+        ),
+    ]:
+        _write_table(df, out / f"{name}.csv", fmt, title)
 
 
 def cmd_table5(a: argparse.Namespace) -> None:
     from gsos.tables import published
-    from gsos.tpe_bench import table5
+    from gsos.tpe_bench import plot_table5, table5
 
     s = json.loads(a.settings)
     df = table5(s["dims"], s["iterations"], s["eval_seconds"], s["repeats"], s["n_startup_jobs"])
     pub = published("table5").rename(columns={"tpe_process_time_seconds": "published_seconds"})
-    df = df.merge(pub, on="n_hyperparameters", how="left")
-    _write_table(df, a.out, ".3f")
+    pub["library"] = "hyperopt"  # the paper timed hyperopt
+    df = df.merge(pub, on=["library", "n_hyperparameters"], how="left")
+    df["difference_seconds"] = df["median_seconds"] - df["published_seconds"]
+    _write_table(df, a.out, ".3f", "Table 5: TPE process time excluding model evaluation")
+    plot_table5(df, Path(a.out).with_name("table5.png"))
+
+
+def cmd_importance(a: argparse.Namespace) -> None:
+    from gsos.importance import fanova, n_rrelieff
+    from gsos.space import SearchSpace
+    from gsos.tables import published
+
+    space = SearchSpace.from_config(json.loads(a.settings)["search_space"])
+    records = [r for run in read_runs(a.records) for r in run]
+    weights = published("importance_weights").set_index("hyperparameter")
+    spec = json.loads(Path(a.groups).read_text())["groups"]
+    group_of = {p: g["name"] for g in spec for p in g["params"]}
+    relief, fan = n_rrelieff(records, space), fanova(records, space)
+    df = pd.DataFrame(
+        {
+            "hyperparameter": space.names,
+            "group": [group_of[n] for n in space.names],
+            "published_weight": [weights["published_weight"].get(n) for n in space.names],
+            "n_rrelieff_weight": [relief[n] for n in space.names],
+            "fanova_weight": [fan[n] for n in space.names],
+            "n_trials": sum(r["status"] in ("ok", "diverged") for r in records),
+        }
+    )
+    _write_table(df, a.out, ".3f", "Importance: published weights and this project's estimates")
 
 
 def cmd_figure1(a: argparse.Namespace) -> None:
     from gsos.figures import figure1
-    from gsos.tables import published
 
     spec = json.loads(Path(a.groups).read_text())
-    figure1(published("importance_weights"), spec["groups"], a.out, spec.get("note", ""))
+    note = spec.get("note", "") + (
+        " Estimates come from this project's simultaneous runs; they are not the paper's numbers."
+    )
+    figure1(pd.read_csv(a.importance), spec["groups"], a.out, note)
 
 
 def cmd_figure2(a: argparse.Namespace) -> None:
-    from gsos.figures import figure2
+    from gsos.figures import convergence, figure2
 
-    rows = [
-        {k: r[k] for k in ("dataset", "strategy", "seed", "iteration", "status", "val_accuracy")}
-        for run in read_runs(a.records)
-        for r in run
-    ]
-    figure2(pd.DataFrame(rows), a.out)
+    keys = (
+        "dataset",
+        "strategy",
+        "seed",
+        "iteration",
+        "status",
+        "val_accuracy",
+        "elapsed_seconds",
+        "sample_epochs",
+    )
+    trials = pd.DataFrame(
+        [{k: r.get(k) for k in keys} for run in read_runs(a.records) for r in run]
+    )
+    figure2(trials, a.out)
+    convergence(trials, a.convergence)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -194,14 +274,23 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True)
     s.set_defaults(func=cmd_table5)
 
+    s = sub.add_parser("importance", help="N-RReliefF and fANOVA weights from run records")
+    s.add_argument("--records", type=Path, nargs="+", required=True)
+    s.add_argument("--settings", required=True, help="config with search_space, as JSON")
+    s.add_argument("--groups", type=Path, required=True)
+    s.add_argument("--out", type=Path, required=True)
+    s.set_defaults(func=cmd_importance)
+
     s = sub.add_parser("figure1", help="importance weights and groups")
     s.add_argument("--groups", type=Path, required=True)
+    s.add_argument("--importance", type=Path, required=True)
     s.add_argument("--out", type=Path, required=True)
     s.set_defaults(func=cmd_figure1)
 
     s = sub.add_parser("figure2", help="accuracy against iteration, density-coloured")
     s.add_argument("--records", type=Path, nargs="+", required=True)
     s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--convergence", type=Path, required=True, help="best-so-far curves (PNG)")
     s.set_defaults(func=cmd_figure2)
     return p
 

@@ -36,35 +36,67 @@ def save(fig: plt.Figure, png: Path) -> None:
     plt.close(fig)
 
 
+METHODS = {  # column of importance.csv -> (legend label, hatch)
+    "published_weight": ("published (GSOS paper §5.1)", ""),
+    "n_rrelieff_weight": ("N-RReliefF, this project's runs (estimate)", "///"),
+    "fanova_weight": ("fANOVA, this project's runs (estimate)", "..."),
+}
+
+
 def figure1(
-    weights: pd.DataFrame, groups: Sequence[Mapping[str, Any]], png: Path, note: str
+    importance: pd.DataFrame, groups: Sequence[Mapping[str, Any]], png: Path, note: str
 ) -> None:
-    """Published importance weights as bars, coloured by group; unpublished ones marked."""
+    """Importance weights per hyperparameter, bars coloured by group: the published ones where
+    published, and this project's estimates beside them. Unpublished weights stay empty."""
     group_of = {p: g["name"] for g in groups for p in g["params"]}
     names = [p for g in groups for p in g["params"]]
-    w = weights.set_index("hyperparameter")["published_weight"]
+    imp = importance.set_index("hyperparameter")
+    methods = [m for m in METHODS if m in imp.columns and imp[m].notna().any()]
     palette = dict(
         zip([g["name"] for g in groups], sns.color_palette("Set2", len(groups)), strict=True)
     )
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.5))
-    ys = np.arange(len(names))[::-1]
+    height = 0.8 / len(methods)
+    fig, ax = plt.subplots(figsize=(7.5, 0.6 * len(names) + 1.8))
+    ys = np.arange(len(names))[::-1].astype(float)
     for y, name in zip(ys, names, strict=True):
-        value = w.get(name, np.nan)
-        if pd.notna(value):
-            ax.barh(y, value, color=palette[group_of[name]])
-            ax.text(value + 0.005, y, f"{value:.3f}", va="center", fontsize=8)
-        else:
-            ax.text(
-                0.005, y, "not published", va="center", fontsize=8, color="grey", style="italic"
-            )
+        for k, m in enumerate(methods):
+            yk = y + 0.4 - height * (k + 0.5)
+            value = imp[m].get(name, np.nan)
+            if pd.notna(value):
+                ax.barh(
+                    yk,
+                    value,
+                    height=height * 0.9,
+                    color=palette[group_of[name]],
+                    hatch=METHODS[m][1],
+                    edgecolor="black",
+                    linewidth=0.4,
+                )
+                ax.text(value + 0.005, yk, f"{value:.3f}", va="center", fontsize=6)
+            elif m == "published_weight":
+                ax.text(
+                    0.005,
+                    yk,
+                    "not published",
+                    va="center",
+                    fontsize=6,
+                    color="grey",
+                    style="italic",
+                )
     ax.set_yticks(ys, names)
     for label, name in zip(ax.get_yticklabels(), names, strict=True):
         label.set_color(palette[group_of[name]])  # group shows even where no weight is published
         label.set_fontweight("bold")
     ax.set_xlim(0, 1)
-    ax.set_xlabel("normalised importance weight (published, GSOS paper §5.1)")
+    ax.set_xlabel("normalised importance weight")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in palette.values()]
-    ax.legend(handles, list(palette), title="group", loc="lower right")
+    labels = [f"group {g}" for g in palette]
+    handles += [
+        plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", hatch=METHODS[m][1])
+        for m in methods
+    ]
+    labels += [METHODS[m][0] for m in methods]
+    ax.legend(handles, labels, loc="lower right", fontsize=7)
     ax.set_title("Figure 1: hyperparameter importance and groups", fontsize=10)
     fig.text(0.01, -0.02, note, fontsize=7, color="grey", ha="left", va="top", wrap=True)
     save(fig, png)
@@ -118,4 +150,51 @@ def figure2(trials: pd.DataFrame, png: Path) -> None:
             ax.set_ylabel("validation accuracy")
             ax.set_ylim(0, 1.02)
     fig.colorbar(sc, ax=axes.ravel().tolist(), label="local density (scaled)")
+    save(fig, png)
+
+
+def best_so_far(run: pd.DataFrame, x: str) -> tuple[np.ndarray, np.ndarray]:
+    """Step curve of the best validation accuracy (ok trials) against cumulative ``x``."""
+    run = run.sort_values("iteration")
+    xs = run[x].to_numpy(dtype=float)
+    if x == "sample_epochs":
+        xs = np.cumsum(np.nan_to_num(xs))
+    acc = np.where(run["status"] == "ok", run["val_accuracy"].astype(float), -np.inf)
+    return xs, np.maximum.accumulate(np.nan_to_num(acc, nan=-np.inf))
+
+
+def convergence(trials: pd.DataFrame, png: Path) -> None:
+    """Per dataset: best-so-far validation accuracy against wall-clock and against training
+    sample-epochs (a hardware-independent cost); mean over seeds with a ±1 s.d. band."""
+    datasets = sorted(trials["dataset"].unique())
+    axes_x = [
+        ("elapsed_seconds", "wall-clock since run start (s)"),
+        ("sample_epochs", "training sample-epochs (cumulative)"),
+    ]
+    fig, axes = plt.subplots(len(datasets), 2, squeeze=False, figsize=(10, 3.3 * len(datasets)))
+    colours = dict(zip(STRATEGY_LABEL, sns.color_palette("deep", 2), strict=True))
+    for i, d in enumerate(datasets):
+        for j, (x, label) in enumerate(axes_x):
+            ax = axes[i][j]
+            for s, name in STRATEGY_LABEL.items():
+                runs = trials[(trials["dataset"] == d) & (trials["strategy"] == s)]
+                curves = [best_so_far(r, x) for _, r in runs.groupby("seed")]
+                curves = [(cx, cy) for cx, cy in curves if len(cx)]
+                if not curves:
+                    continue
+                # from where every run has a value: a mean over fewer runs would jump
+                start = max(cx[0] for cx, _ in curves)
+                grid = np.linspace(start, max(cx[-1] for cx, _ in curves), 200)
+                ys = []
+                for cx, cy in curves:  # value of the step curve at each grid point
+                    idx = np.searchsorted(cx, grid, side="right") - 1
+                    ys.append(np.where(idx >= 0, cy[np.clip(idx, 0, None)], np.nan))
+                ys = np.where(np.isfinite(ys), ys, np.nan)
+                mean, sd = np.nanmean(ys, axis=0), np.nanstd(ys, axis=0)
+                ax.plot(grid, mean, color=colours[s], label=f"{name} ({len(curves)} runs)")
+                ax.fill_between(grid, mean - sd, mean + sd, color=colours[s], alpha=0.2)
+            ax.set_xlabel(label)
+            ax.set_ylabel("best validation accuracy so far")
+            ax.set_title(d, fontsize=9)
+            ax.legend(fontsize=7, loc="lower right")
     save(fig, png)

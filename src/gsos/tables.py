@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gsos.stats import mean_ci, paired_test
+
 GSOS, SIM = "gsos", "simultaneous"
 PAPER_STRATEGY = {"grouped_sequential": GSOS, "simultaneous": SIM}
 METRICS = ("time_to_best_seconds", "total_seconds", "best_val_accuracy", "test_accuracy")
@@ -75,13 +77,46 @@ def runs_frame(runs: Iterable[Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
 
 
 def table3(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset × strategy: mean (as the paper) and standard deviation over runs."""
-    cols = [*METRICS, "sample_epochs_total", "n_failed", "n_diverged"]
-    g = runs.groupby(["dataset", "strategy"], sort=True)
-    mean = g[cols].mean().add_prefix("mean_")
-    std = g[list(METRICS)].std(ddof=1).add_prefix("std_")
-    out = pd.concat([g.size().rename("n_runs"), mean, std], axis=1).reset_index()
-    return out
+    """Per dataset × strategy: the paper's means, plus standard deviation and a 95 % CI."""
+    rows = []
+    for (dataset, strategy), g in runs.groupby(["dataset", "strategy"], sort=True):
+        row: dict[str, Any] = {"dataset": dataset, "strategy": strategy, "n_runs": len(g)}
+        for col in (*METRICS, "sample_epochs_total"):
+            mean, sd, lo, hi = mean_ci(g[col].dropna().tolist())
+            row |= {
+                f"mean_{col}": mean,
+                f"std_{col}": sd,
+                f"ci_low_{col}": lo,
+                f"ci_high_{col}": hi,
+            }
+        row |= {"mean_n_failed": g["n_failed"].mean(), "mean_n_diverged": g["n_diverged"].mean()}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paired_tests(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset and metric, GSOS minus simultaneous over runs paired by seed."""
+    rows = []
+    for dataset, g in runs.groupby("dataset", sort=True):
+        wide = g.pivot(index="seed", columns="strategy")
+        if GSOS not in g["strategy"].values or SIM not in g["strategy"].values:
+            continue
+        for col in (*METRICS, "sample_epochs_total"):
+            test = paired_test(wide[(col, GSOS)].tolist(), wide[(col, SIM)].tolist())
+            rows.append({"dataset": dataset, "metric": col, **test})
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "dataset",
+            "metric",
+            "n_pairs",
+            "mean_difference",
+            "ci_low",
+            "ci_high",
+            "t_test_p",
+            "wilcoxon_p",
+        ],
+    )
 
 
 def _paired(t3: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -215,15 +250,113 @@ def check_published_headline() -> pd.DataFrame:
     return out.reset_index()
 
 
+def _fmt(v: Any, floatfmt: str) -> str:
+    if isinstance(v, float | np.floating):
+        return "n/a" if not np.isfinite(v) else format(float(v), floatfmt)
+    return str(v)
+
+
+def to_latex(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
+    """A booktabs tabular; n/a for missing values."""
+
+    def esc(text: str) -> str:
+        return (
+            text.replace("\\", "\\textbackslash{}")
+            .replace("_", "\\_")
+            .replace("%", "\\%")
+            .replace("&", "\\&")
+        )
+
+    cols = "l" * len(df.columns)
+    lines = [
+        f"\\begin{{tabular}}{{{cols}}}",
+        "\\toprule",
+        " & ".join(esc(str(c)) for c in df.columns) + " \\\\",
+        "\\midrule",
+    ]
+    lines += [
+        " & ".join(esc(_fmt(v, floatfmt)) for v in row) + " \\\\"
+        for row in df.itertuples(index=False)
+    ]
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def to_html(df: pd.DataFrame, floatfmt: str = ".4f", title: str = "") -> str:
+    """A standalone, styled HTML page holding the table (the report shows it inline)."""
+    import html
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td class='flag'>{v}</td>"
+            if v == "DISAGREES"
+            else f"<td>{html.escape(_fmt(v, floatfmt))}</td>"
+            for v in row
+        )
+        + "</tr>"
+        for row in df.itertuples(index=False)
+    )
+    style = (
+        "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;font-size:13px}"
+        "th,td{border:1px solid #bbb;padding:3px 6px;text-align:right}"
+        "th{background:#eef}td:first-child,th:first-child{text-align:left}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body><h3>{html.escape(title)}</h3>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>\n"
+    )
+
+
 def to_markdown(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
     """A GitHub-style table without the optional 'tabulate' dependency."""
 
     def fmt(v: Any) -> str:
-        if isinstance(v, float | np.floating):
-            return "n/a" if not np.isfinite(v) else format(float(v), floatfmt)
-        return str(v)
+        return _fmt(v, floatfmt)
 
     header = "| " + " | ".join(map(str, df.columns)) + " |"
     sep = "| " + " | ".join("---" for _ in df.columns) + " |"
     body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join([header, sep, *body]) + "\n"
+
+
+# --- reproduced beside published ---------------------------------------------------------
+
+
+def _beside(
+    ours: pd.DataFrame, theirs: pd.DataFrame, keys: list[str], cols: list[str]
+) -> pd.DataFrame:
+    """Every published row, our value where we have one, and the difference (ours - paper)."""
+    merged = theirs[keys + cols].merge(
+        ours[keys + cols], on=keys, how="outer", suffixes=("_published", "_reproduced")
+    )
+    out = merged[keys].copy()
+    for c in cols:
+        out[f"{c}_published"] = merged[f"{c}_published"]
+        out[f"{c}_reproduced"] = merged[f"{c}_reproduced"]
+        out[f"{c}_difference"] = merged[f"{c}_reproduced"] - merged[f"{c}_published"]
+    return out.sort_values(keys).reset_index(drop=True)
+
+
+T3_COLS = [
+    "mean_time_to_best_seconds",
+    "mean_total_seconds",
+    "mean_best_val_accuracy",
+    "mean_test_accuracy",
+]
+T4_COLS = ["time_reduction_percent", "val_accuracy_change", "test_accuracy_change"]
+
+
+def table3_vs_published(t3: pd.DataFrame) -> pd.DataFrame:
+    return _beside(t3, published_table3(), ["dataset", "strategy"], T3_COLS)
+
+
+def table4_vs_published(t4: pd.DataFrame) -> pd.DataFrame:
+    return _beside(t4, published("table4"), ["dataset"], T4_COLS)
+
+
+def headline_vs_published(h: pd.DataFrame) -> pd.DataFrame:
+    pub = published("headline").rename(columns={"published_value": "value"})
+    return _beside(h, pub, ["figure"], ["value"])

@@ -73,16 +73,50 @@ def run_records(dataset=None):
     )
 
 
-TABLES = ["runs", "table3", "table4", "headline", "table4_published_check", "headline_published_check"]
+def simultaneous_records():
+    """Importance is estimated where every hyperparameter varies: the simultaneous runs."""
+    return expand(
+        "results/runs/{dataset}/simultaneous/seed{seed}/records.jsonl", dataset=DATASETS, seed=SEEDS
+    )
+
+
+FORMATS = ["csv", "md", "tex", "html"]
+
+
+def table_outputs(*names):
+    """Every format of each table; the HTML one goes into the report (shown inline)."""
+    out = {}
+    for name in names:
+        for ext in FORMATS:
+            path = f"reports/{name}.{ext}"
+            if ext == "html":
+                path = report(path, caption=f"../report/{name}.rst", category="Tables")
+            out[f"{name}_{ext}"] = path
+    return out
+
+
+TABLES = [
+    "runs",
+    "table3",
+    "table4",
+    "headline",
+    "paired_tests",
+    "table3_vs_published",
+    "table4_vs_published",
+    "headline_vs_published",
+    "table4_published_check",
+    "headline_published_check",
+]
 
 
 def final_outputs():
+    figures = ["figure1", "figure2", "convergence", "table5"]
+    tables = [*TABLES, "table5"]
+    if "simultaneous" in STRATEGIES:
+        tables.append("importance")
+    else:
+        figures.remove("figure1")  # Figure 1's estimates need simultaneous runs
     return [
-        *expand("reports/{table}.{ext}", table=TABLES, ext=["csv", "md"]),
-        "reports/table5.csv",
-        "reports/table5.md",
-        "reports/figure1.png",
-        "reports/figure1.pdf",
-        "reports/figure2.png",
-        "reports/figure2.pdf",
+        *expand("reports/{table}.{ext}", table=tables, ext=["csv", "md", "tex", "html"]),
+        *expand("reports/{figure}.{ext}", figure=figures, ext=["png", "pdf"]),
     ]

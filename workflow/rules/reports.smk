@@ -2,17 +2,7 @@ rule tables:
     input:
         run_records(),
     output:
-        **{
-            f"{t}_{ext}": f"reports/{t}.{ext}"
-            for t in ["runs", "table4_published_check", "headline_published_check"]
-            for ext in ["csv", "md"]
-        },
-        table3=report("reports/table3.csv", caption="../report/table3.rst", category="Tables"),
-        table3_md="reports/table3.md",
-        table4=report("reports/table4.csv", caption="../report/table4.rst", category="Tables"),
-        table4_md="reports/table4.md",
-        headline=report("reports/headline.csv", caption="../report/headline.rst", category="Tables"),
-        headline_md="reports/headline.md",
+        **table_outputs(*TABLES),
     conda:
         "../../envs/reports.yaml"
     log:
@@ -23,8 +13,9 @@ rule tables:
 
 rule table5:
     output:
-        csv=report("reports/table5.csv", caption="../report/table5.rst", category="Tables"),
-        md="reports/table5.md",
+        **table_outputs("table5"),
+        plot=report("reports/table5.png", caption="../report/table5_plot.rst", category="Figures"),
+        plot_pdf="reports/table5.pdf",
     params:
         settings=as_json(config["table5"]),
     conda:
@@ -32,12 +23,30 @@ rule table5:
     log:
         "logs/table5.log",
     shell:
-        "python -m gsos table5 --settings {params.settings:q} --out {output.csv} 2> {log}"
+        "python -m gsos table5 --settings {params.settings:q} --out reports/table5.csv 2> {log}"
+
+
+rule importance:
+    input:
+        records=simultaneous_records(),
+        groups="results/groups.json",
+    output:
+        **table_outputs("importance"),
+    params:
+        settings=as_json({"search_space": config["search_space"]}),
+    conda:
+        "../../envs/reports.yaml"
+    log:
+        "logs/importance.log",
+    shell:
+        "python -m gsos importance --records {input.records} --settings {params.settings:q}"
+        " --groups {input.groups} --out reports/importance.csv 2> {log}"
 
 
 rule figure1:
     input:
-        "results/groups.json",
+        groups="results/groups.json",
+        importance="reports/importance.csv",
     output:
         png=report("reports/figure1.png", caption="../report/figure1.rst", category="Figures"),
         pdf="reports/figure1.pdf",
@@ -46,7 +55,8 @@ rule figure1:
     log:
         "logs/figure1.log",
     shell:
-        "python -m gsos figure1 --groups {input} --out {output.png} 2> {log}"
+        "python -m gsos figure1 --groups {input.groups} --importance {input.importance}"
+        " --out {output.png} 2> {log}"
 
 
 rule figure2:
@@ -55,9 +65,14 @@ rule figure2:
     output:
         png=report("reports/figure2.png", caption="../report/figure2.rst", category="Figures"),
         pdf="reports/figure2.pdf",
+        convergence=report(
+            "reports/convergence.png", caption="../report/convergence.rst", category="Figures"
+        ),
+        convergence_pdf="reports/convergence.pdf",
     conda:
         "../../envs/reports.yaml"
     log:
         "logs/figure2.log",
     shell:
-        "python -m gsos figure2 --records {input} --out {output.png} 2> {log}"
+        "python -m gsos figure2 --records {input} --out {output.png}"
+        " --convergence {output.convergence} 2> {log}"
