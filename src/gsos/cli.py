@@ -91,6 +91,7 @@ def cmd_hpo(a: argparse.Namespace) -> None:
         records_path=a.records,
         summary_path=a.summary,
         threads=a.threads,
+        jobs_per_gpu=a.jobs_per_gpu,
     )
     print(
         f"best val {s['best_val_accuracy']} (test {s['test_accuracy']}) at iteration "
@@ -262,6 +263,7 @@ def parser() -> argparse.ArgumentParser:
     for name in ("groups", "data", "manifest", "records", "summary"):
         s.add_argument(f"--{name}", type=Path, required=True)
     s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--jobs-per-gpu", type=int, default=1, help="HPO jobs sharing one GPU")
     s.set_defaults(func=cmd_hpo)
 
     s = sub.add_parser("tables", help="Tables 3 and 4, headline averages, published checks")

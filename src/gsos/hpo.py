@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from gsos.data import atomic_write_text, load_prepared
+from gsos.gpus import bind_gpu, gpu_lock_dir
 from gsos.records import RecordWriter, read_records
 from gsos.space import SearchSpace, Value
 from gsos.strategies import Group, run_strategy
@@ -82,9 +83,13 @@ def run_hpo(
     records_path: Path,
     summary_path: Path,
     threads: int = 1,
+    jobs_per_gpu: int = 1,
     log=sys.stderr,
 ) -> dict[str, Any]:
     torch.set_num_threads(max(1, threads))
+    slot = bind_gpu(str(settings.get("device", "auto")), jobs_per_gpu, gpu_lock_dir())
+    if slot is not None:
+        print(f"bound to GPU {slot.gpu} (slot {slot.slot})", file=log)
     space = SearchSpace.from_config(settings["search_space"])
     tpe_cfg = settings.get("tpe", {})
     tpe_settings = TPESettings(

@@ -54,10 +54,14 @@ def hpo_settings():
 
 
 def hpo_resources():
-    """Ask for a GPU only when the config says cuda; memory and runtime come from config."""
+    """Ask for a GPU only when the config says cuda; memory and runtime come from config.
+
+    jobs_per_gpu travels as a resource, not a param, so changing it never reruns a job.
+    """
     res = {
         "mem_mb": config["resources"]["hpo_mem_mb"],
         "runtime": config["resources"]["hpo_runtime_min"],
+        "jobs_per_gpu": config["resources"]["jobs_per_gpu"],
     }
     if config["device"] == "cuda":
         res["gpu"] = 1

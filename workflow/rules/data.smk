@@ -8,6 +8,7 @@ rule download:
         "resources/{dataset}/download.json",
     params:
         settings=dataset_settings,
+    threads: 1
     conda:
         "../../envs/data.yaml"
     log:
@@ -26,6 +27,7 @@ rule prepare_data:
     params:
         settings=dataset_settings,
         download=lambda wc, input: f"--download {input.download}" if "download" in input.keys() else "",
+    threads: 1
     conda:
         "../../envs/data.yaml"
     log:
@@ -40,6 +42,7 @@ rule groups:
         "results/groups.json",
     params:
         settings=hpo_settings(),
+    threads: 1
     conda:
         "../../envs/data.yaml"
     log:

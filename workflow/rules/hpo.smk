@@ -19,4 +19,5 @@ rule hpo:
         "python -m gsos hpo --dataset {wildcards.dataset} --strategy {wildcards.strategy}"
         " --seed {wildcards.seed} --settings {params.settings:q} --groups {input.groups}"
         " --data {input.data} --manifest {input.manifest} --records {output.records}"
-        " --summary {output.summary} --threads {threads} 2> {log}"
+        " --summary {output.summary} --threads {threads}"
+        " --jobs-per-gpu {resources.jobs_per_gpu} 2> {log}"

@@ -3,6 +3,7 @@ rule tables:
         run_records(),
     output:
         **table_outputs(*TABLES),
+    threads: 1
     conda:
         "../../envs/reports.yaml"
     log:
@@ -18,6 +19,7 @@ rule table5:
         plot_pdf="reports/table5.pdf",
     params:
         settings=as_json(config["table5"]),
+    threads: 1
     conda:
         "../../envs/reports.yaml"
     log:
@@ -34,6 +36,7 @@ rule importance:
         **table_outputs("importance"),
     params:
         settings=as_json({"search_space": config["search_space"]}),
+    threads: 1
     conda:
         "../../envs/reports.yaml"
     log:
@@ -50,6 +53,7 @@ rule figure1:
     output:
         png=report("reports/figure1.png", caption="../report/figure1.rst", category="Figures"),
         pdf="reports/figure1.pdf",
+    threads: 1
     conda:
         "../../envs/reports.yaml"
     log:
@@ -69,6 +73,7 @@ rule figure2:
             "reports/convergence.png", caption="../report/convergence.rst", category="Figures"
         ),
         convergence_pdf="reports/convergence.pdf",
+    threads: 1
     conda:
         "../../envs/reports.yaml"
     log:

@@ -1,0 +1,83 @@
+"""The tiny workflow on a real one-node SLURM through profiles/slurm.
+
+Marked ``slurm``: the default test run skips it; `.ci/run` runs it as its own step, after
+tests/slurm/start-local-slurm.sh has started slurmctld and slurmd on this machine. Run it by
+hand with:  sudo bash tests/slurm/start-local-slurm.sh && python3 -m uv run pytest -m slurm
+"""
+
+import json
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import ROOT, snakemake, tiny_config
+
+from gsos.records import read_records
+
+pytestmark = pytest.mark.slurm
+
+TIMING = ("elapsed_seconds", "suggest_seconds", "eval_seconds", "train_seconds", "device")
+
+
+def slurm_up() -> bool:
+    if not shutil.which("sinfo"):
+        return False
+    out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=30)
+    return out.returncode == 0 and any(s in out.stdout for s in ("idle", "mixed", "allocated"))
+
+
+def test_profile_runs_every_job_on_slurm_and_matches_a_local_run(
+    workflow_run, tmp_path, default_config
+):
+    if not slurm_up():
+        pytest.fail("no SLURM here: run tests/slurm/start-local-slurm.sh first (as root)")
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config(default_config)))
+    run = snakemake(
+        "--configfile",
+        "tiny.yaml",
+        "--profile",
+        str(ROOT / "profiles" / "slurm"),
+        "--config",
+        "device=cpu",  # this node has no GPU
+        "--set-resources",
+        "hpo:cpus_per_task=1",
+        "hpo:mem_mb=2000",
+        "--slurm-no-account",
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "5",
+        "--seconds-between-status-checks",
+        "3",
+        cwd=tmp_path,
+        timeout=900,
+    )
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    out = run.stdout + run.stderr
+    import re
+
+    steps = re.findall(r"(\d+) of (\d+) steps \(100%\) done", out)
+    assert steps, out[-3000:]
+    total = int(steps[-1][1])
+    submitted = out.count("has been submitted with SLURM jobid")
+    assert total >= 10 and submitted == total - 1, out[-3000:]  # every job but `all` (local)
+    # the artifacts match the local run of the same config
+    for rel in sorted((workflow_run / "results" / "runs").rglob("records.jsonl")):
+        local = read_records(rel)
+        remote = read_records(tmp_path / rel.relative_to(workflow_run))
+        strip = [{k: v for k, v in r.items() if k not in TIMING} for r in local]
+        assert [{k: v for k, v in r.items() if k not in TIMING} for r in remote] == strip, rel
+    for table in ("table4_published_check", "headline_published_check"):
+        pd.testing.assert_frame_equal(
+            pd.read_csv(workflow_run / f"reports/{table}.csv"),
+            pd.read_csv(tmp_path / f"reports/{table}.csv"),
+        )
+    local_t3 = pd.read_csv(workflow_run / "reports/table3.csv")
+    remote_t3 = pd.read_csv(tmp_path / "reports/table3.csv")
+    for col in ("mean_best_val_accuracy", "mean_test_accuracy", "mean_sample_epochs_total"):
+        assert list(local_t3[col]) == list(remote_t3[col]), col
+    assert json.loads((tmp_path / "results/groups.json").read_text()) == json.loads(
+        (workflow_run / "results/groups.json").read_text()
+    )
