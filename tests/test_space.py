@@ -76,3 +76,19 @@ def test_corners_cover_every_choice_and_both_bounds(paper_space):
 def test_hp_choice_is_what_hyperopt_builds(paper_space):
     # a guard against hyperopt changing its API under us
     assert type(paper_space.params["kernel"].to_hyperopt()) is type(hp.choice("k", [3, 5]))
+
+
+def test_direct_decoding_equals_hyperopts_space_eval(paper_space):
+    from hyperopt.pyll.stochastic import sample
+
+    space = paper_space.hyperopt_space()
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        point = sample(space, rng=rng)  # values; turn choices back into hyperopt's indices
+        raw = {
+            k: [paper_space.params[k].values.index(v)]
+            if paper_space.params[k].kind == "choice"
+            else [np.float64(v)]
+            for k, v in point.items()
+        }
+        assert paper_space.decode(space, raw) == paper_space.decode_with_space_eval(space, raw)

@@ -43,3 +43,18 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="set device: cpu or auto"):
             resolve_device("cuda")
+
+
+def test_fast_path_gives_the_same_accuracy_as_the_plain_path_on_cpu(paper_space, digits):
+    """bf16 autocast + channels_last (the GPU default) learns what fp32 learns."""
+    import dataclasses
+
+    p = good_params(paper_space, epoch=3)
+    plain = train_and_evaluate(p, digits, seed=1, settings=SETTINGS)
+    fast = train_and_evaluate(
+        p, digits, seed=1, settings=dataclasses.replace(SETTINGS, fast_path="on")
+    )
+    assert plain.val_accuracy > 0.8
+    assert abs(fast.val_accuracy - plain.val_accuracy) <= 0.03
+    assert abs(fast.test_accuracy - plain.test_accuracy) <= 0.03
+    assert not SETTINGS.fast(__import__("torch").device("cpu"))  # off by default on CPU

@@ -109,7 +109,22 @@ class SearchSpace:
         return {n: self.params[n].to_hyperopt() for n in names}
 
     def decode(self, space: Mapping[str, Any], hp_vals: Mapping[str, Any]) -> dict[str, Value]:
-        """hyperopt's raw assignment (choice indices, numpy scalars) -> plain typed values."""
+        """hyperopt's raw assignment (choice indices, numpy scalars) -> plain typed values.
+
+        Our spaces are flat (one hp node per parameter), so this is a direct lookup; it gives
+        what ``hyperopt.space_eval`` gives (a test pins that) without re-walking the pyll
+        graph on every iteration, which cost about 1.3 ms of a 10 ms TPE step.
+        """
+        out = {}
+        for name in space:
+            p, raw = self.params[name], _scalar(hp_vals[name])
+            out[name] = p.values[int(raw)] if p.kind == "choice" else p.cast(raw)
+        return out
+
+    def decode_with_space_eval(
+        self, space: Mapping[str, Any], hp_vals: Mapping[str, Any]
+    ) -> dict[str, Value]:
+        """The reference decoding through hyperopt itself (for tests)."""
         raw = space_eval(dict(space), {k: _scalar(v) for k, v in hp_vals.items()})
         return {k: self.params[k].cast(v) for k, v in raw.items()}
 

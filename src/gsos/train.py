@@ -28,6 +28,11 @@ class TrainSettings:
     sgd_momentum: float = 0.0
     eval_batch_size: int = 1024
     arch: Architecture = field(default_factory=Architecture)
+    fast_path: str = "auto"  # auto: on for cuda, off for cpu; "on" / "off" force it
+
+    def fast(self, device: torch.device) -> bool:
+        """bf16 autocast + channels_last: a large win on tensor-core GPUs, a loss on most CPUs."""
+        return self.fast_path == "on" or (self.fast_path == "auto" and device.type == "cuda")
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TrainSettings:
@@ -36,6 +41,7 @@ class TrainSettings:
         return cls(
             sgd_momentum=float(training.get("sgd_momentum", 0.0)),
             eval_batch_size=int(training.get("eval_batch_size", 1024)),
+            fast_path=str(training.get("fast_path", "auto")),
             arch=Architecture(
                 base_filters=int(model.get("base_filters", 32)),
                 filter_growth=float(model.get("filter_growth", 2.0)),
@@ -95,9 +101,18 @@ def make_optimizer(
     raise ValueError(f"optimizer must be adam or sgd, not {params['optimizer']!r}")
 
 
+def batch_input(data: DeviceData, xb: torch.Tensor, fast: bool) -> torch.Tensor:
+    xb = data.normalise(xb)
+    return xb.contiguous(memory_format=torch.channels_last) if fast else xb
+
+
+def autocast(device: torch.device, fast: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast)
+
+
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, data: DeviceData, split: str, batch_size: int
+    model: nn.Module, data: DeviceData, split: str, batch_size: int, fast: bool = False
 ) -> tuple[float, float | None]:
     """Accuracy and mean cross-entropy on one split; loss is None when not finite."""
     model.eval()
@@ -105,7 +120,8 @@ def evaluate(
     correct = torch.zeros((), device=x.device)
     loss_sum = torch.zeros((), device=x.device, dtype=torch.float64)
     for i in range(0, len(x), batch_size):
-        logits = model(data.normalise(x[i : i + batch_size]))
+        with autocast(x.device, fast):
+            logits = model(batch_input(data, x[i : i + batch_size], fast)).float()
         yb = y[i : i + batch_size]
         correct += (logits.argmax(1) == yb).sum()
         loss_sum += nn.functional.cross_entropy(logits, yb, reduction="sum").double()
@@ -121,7 +137,10 @@ def train_and_evaluate(
     device = data.x["train"].device
     torch.manual_seed(seed)
     gen = torch.Generator(device=device).manual_seed(seed)
+    fast = settings.fast(device)
     model = CNN(params, data.in_shape, data.n_classes, settings.arch).to(device)
+    if fast:
+        model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(params, model, settings.sgd_momentum)
     loss_fn = nn.CrossEntropyLoss()
     x, y = data.x["train"], data.y["train"]
@@ -134,7 +153,8 @@ def train_and_evaluate(
         epoch_loss = torch.zeros((), device=device)
         for i in range(0, n, bs):
             idx = order[i : i + bs]
-            loss = loss_fn(model(data.normalise(x[idx])), y[idx])
+            with autocast(device, fast):
+                loss = loss_fn(model(batch_input(data, x[idx], fast)).float(), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -146,8 +166,8 @@ def train_and_evaluate(
     if device.type == "cuda":
         torch.cuda.synchronize()
     train_seconds = time.perf_counter() - start
-    val_acc, val_loss = evaluate(model, data, "val", settings.eval_batch_size)
-    test_acc, test_loss = evaluate(model, data, "test", settings.eval_batch_size)
+    val_acc, val_loss = evaluate(model, data, "val", settings.eval_batch_size, fast)
+    test_acc, test_loss = evaluate(model, data, "test", settings.eval_batch_size, fast)
     return TrialResult(
         val_accuracy=val_acc,
         val_loss=val_loss,
