@@ -98,3 +98,50 @@ def report_html(workflow_run) -> Path:
     )
     assert run.returncode == 0, run.stderr[-3000:]
     return workflow_run / "reports" / "report.html"
+
+
+TIMING = ("elapsed_seconds", "suggest_seconds", "eval_seconds", "train_seconds")
+
+
+def strip_timing(records, extra=()):
+    """Records without their wall-clock fields: what must match between two runs."""
+    return [{k: v for k, v in r.items() if k not in (*TIMING, *extra)} for r in records]
+
+
+def tiny_hpo_settings(default_config, iterations=8, n_startup_jobs=3, **over):
+    """HPO settings for digits at test size: 1-2 epochs, 4 base filters, CPU."""
+    s = {k: default_config[k] for k in ("search_space", "gsos", "training")}
+    s["search_space"] = {
+        **s["search_space"],
+        "epoch": {"type": "int", "low": 1, "high": 2, "default": 1},
+    }
+    s.update(
+        hpo={"iterations": iterations},
+        tpe={"n_startup_jobs": n_startup_jobs},
+        device="cpu",
+        model={"base_filters": 4},
+    )
+    s.update(over)
+    return s
+
+
+def run_digits_hpo(tmp_path, digits_files, settings, name, strategy="gsos", seed=3):
+    """One real HPO run on the prepared digits; returns its summary."""
+    from gsos.hpo import run_hpo
+    from gsos.strategies import build_groups
+
+    space = SearchSpace.from_config(settings["search_space"])
+    groups = build_groups(
+        strategy, space, settings["hpo"]["iterations"], settings["gsos"]["groups"]
+    )
+    return run_hpo(
+        dataset="digits",
+        strategy=strategy,
+        seed=seed,
+        settings=settings,
+        groups=groups,
+        data_path=digits_files[0],
+        manifest_path=digits_files[1],
+        records_path=tmp_path / f"{name}.jsonl",
+        summary_path=tmp_path / f"{name}.json",
+    )

@@ -7,49 +7,22 @@ import subprocess
 import sys
 import textwrap
 
-from gsos.hpo import run_hpo
+from conftest import run_digits_hpo, strip_timing, tiny_hpo_settings
+
 from gsos.records import read_records
-from gsos.space import SearchSpace
-from gsos.strategies import build_groups
-
-TIMING = ("elapsed_seconds", "suggest_seconds", "eval_seconds", "train_seconds")
-
-
-def strip(records):
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
 
 
 def tiny_settings(default_config, iterations=8, **over):
-    s = {k: default_config[k] for k in ("search_space", "gsos", "training")}
-    s["search_space"] = {
-        **s["search_space"],
-        "epoch": {"type": "int", "low": 1, "high": 2, "default": 1},
-    }
-    s.update(
-        hpo={"iterations": iterations},
-        tpe={"n_startup_jobs": 3},
-        device="cpu",
-        model={"base_filters": 4},
-    )
-    s.update(over)
-    return s
+    return tiny_hpo_settings(default_config, iterations=iterations, **over)
 
 
 def run_in_process(tmp_path, digits_files, s, name, strategy="gsos"):
-    space = SearchSpace.from_config(s["search_space"])
-    groups = build_groups(strategy, space, s["hpo"]["iterations"], s["gsos"]["groups"])
-    run_hpo(
-        dataset="digits",
-        strategy=strategy,
-        seed=3,
-        settings=s,
-        groups=groups,
-        data_path=digits_files[0],
-        manifest_path=digits_files[1],
-        records_path=tmp_path / f"{name}.jsonl",
-        summary_path=tmp_path / f"{name}.json",
-    )
+    run_digits_hpo(tmp_path, digits_files, s, name, strategy=strategy, seed=3)
     return read_records(tmp_path / f"{name}.jsonl")
+
+
+def strip(records):
+    return strip_timing(records)
 
 
 def test_same_seed_gives_identical_records_on_cpu(tmp_path, digits_files, default_config):

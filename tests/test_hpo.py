@@ -1,46 +1,22 @@
 import json
 
 import pytest
+from conftest import run_digits_hpo, strip_timing, tiny_hpo_settings
 
-from gsos.hpo import TooManyFailures, run_hpo
+from gsos.hpo import TooManyFailures
 from gsos.records import read_records
-from gsos.strategies import build_groups
-
-STRIP = ("elapsed_seconds", "suggest_seconds", "eval_seconds", "train_seconds")
 
 
 def settings(paper_space, default_config, **over):
-    s = {k: default_config[k] for k in ("search_space", "gsos", "model", "training")}
-    s["search_space"] = {
-        **s["search_space"],
-        "epoch": {"type": "int", "low": 1, "high": 2, "default": 1},
-    }
-    s.update(hpo={"iterations": 6}, tpe={"n_startup_jobs": 2}, device="cpu")
-    s["model"] = {"base_filters": 4}
-    s.update(over)
-    return s
+    return tiny_hpo_settings(default_config, iterations=6, n_startup_jobs=2, **over)
 
 
 def run(tmp_path, digits_files, s, strategy="gsos", name="r"):
-    from gsos.space import SearchSpace
-
-    space = SearchSpace.from_config(s["search_space"])
-    groups = build_groups(strategy, space, s["hpo"]["iterations"], s["gsos"]["groups"])
-    return run_hpo(
-        dataset="digits",
-        strategy=strategy,
-        seed=0,
-        settings=s,
-        groups=groups,
-        data_path=digits_files[0],
-        manifest_path=digits_files[1],
-        records_path=tmp_path / f"{name}.jsonl",
-        summary_path=tmp_path / f"{name}.json",
-    )
+    return run_digits_hpo(tmp_path, digits_files, s, name, strategy=strategy, seed=0)
 
 
 def strip(records):
-    return [{k: v for k, v in r.items() if k not in STRIP} for r in records]
+    return strip_timing(records)
 
 
 def test_run_writes_records_and_summary_and_resumes_after_a_torn_write(
