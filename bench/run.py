@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from gsos.data import DeviceData  # noqa: E402
 from gsos.model import CNN  # noqa: E402
 from gsos.space import SearchSpace  # noqa: E402
+from gsos.tables import to_markdown  # noqa: E402
 from gsos.train import TrainSettings, resolve_device, train_and_evaluate, warm_up  # noqa: E402
 
 TARGETS = {
@@ -350,8 +351,6 @@ def main(argv=None) -> None:
     }
     for name, df in (("throughput", tput), ("tpe_overhead", tpe), ("projection", proj)):
         df.to_csv(a.out / f"{name}.csv", index=False)
-        from gsos.tables import to_markdown
-
         (a.out / f"{name}.md").write_text(
             f"Machine: {summary['machine']}\n\n" + to_markdown(df, ".2f")
         )

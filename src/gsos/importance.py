@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 
 from gsos.space import SearchSpace
-
-MEASURED = ("ok", "diverged")  # trials with an accuracy
+from gsos.tpe import OBSERVED  # trials with an accuracy: ok and diverged
 
 
 def encode(
@@ -28,7 +27,7 @@ def encode(
     """Feature matrix in [0, 1], target (validation accuracy), and a categorical mask."""
     rows, y = [], []
     for r in records:
-        if r["status"] not in MEASURED or r.get("val_accuracy") is None:
+        if r["status"] not in OBSERVED or r.get("val_accuracy") is None:
             continue
         row = []
         for name, p in space.params.items():
@@ -109,7 +108,7 @@ def fanova(
             dists[name] = FloatDistribution(p.low, p.high, log=p.kind == "loguniform")
     study = optuna.create_study(direction="maximize")
     for r in records:
-        if r["status"] in MEASURED and r.get("val_accuracy") is not None:
+        if r["status"] in OBSERVED and r.get("val_accuracy") is not None:
             params = {n: space.params[n].cast(r["params"][n]) for n in space.names}
             study.add_trial(
                 optuna.trial.create_trial(

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from gsos.stats import mean_ci, paired_test
+from gsos.strategies import best_record
 
 GSOS, SIM = "gsos", "simultaneous"
 PAPER_STRATEGY = {"grouped_sequential": GSOS, "simultaneous": SIM}
@@ -49,7 +50,7 @@ def run_metrics(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "sample_epochs_to_best": None,
             "best_params": None,
         }
-    best = max(ok, key=lambda r: (r["val_accuracy"], -r["iteration"]))
+    best = best_record(ok)  # the same rule GSOS uses to carry a group's values forward
     return {
         **base,
         "best_iteration": best["iteration"],
