@@ -1,0 +1,128 @@
+"""GSOS and simultaneous records for fixed seeds, pinned before the strategy refactor.
+
+Two levels: the strategy alone on a deterministic synthetic objective (machine-independent:
+every proposal, seed and record field), and a real run on the prepared digits (training
+included). Timing fields are left out; new record fields may be added, but every field the
+golden files hold must keep its value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+TIMING = ("elapsed_seconds", "suggest_seconds", "eval_seconds", "train_seconds")
+GROUPS = [
+    {"name": "G1", "params": ["num_conv_layers", "lr", "dropout_rate"], "share": 4},
+    {"name": "G2", "params": ["optimizer", "epoch"], "share": 3},
+    {"name": "G3", "params": ["stride", "padding", "kernel", "num_fc_units", "batch_size"], "share": 3},
+]
+SPACE = {
+    "num_conv_layers": {"type": "choice", "values": [2, 3, 4], "default": 3},
+    "lr": {"type": "loguniform", "low": 1.0e-5, "high": 1.0, "default": 0.01},
+    "dropout_rate": {"type": "uniform", "low": 0.0, "high": 0.9, "default": 0.0},
+    "optimizer": {"type": "choice", "values": ["adam", "sgd"], "default": "adam"},
+    "epoch": {"type": "int", "low": 1, "high": 2, "default": 1},
+    "stride": {"type": "choice", "values": [1, 2], "default": 1},
+    "padding": {"type": "choice", "values": ["valid", "same"], "default": "same"},
+    "kernel": {"type": "choice", "values": [3, 5], "default": 3},
+    "num_fc_units": {"type": "int", "low": 64, "high": 256, "default": 64},
+    "batch_size": {"type": "choice", "values": [32, 64, 128, 256], "default": 32},
+}
+
+
+def synthetic_outcome(params: dict, trial_seed: int) -> dict:
+    """A deterministic stand-in for training: every hyperparameter moves the accuracy."""
+    acc = 0.9 - 0.05 * abs(math.log10(params["lr"]) + 2.5) - 0.1 * params["dropout_rate"]
+    acc -= 0.03 * (params["optimizer"] == "sgd") + 0.02 * (params["num_conv_layers"] == 4)
+    acc -= 0.01 * (params["kernel"] == 3) + params["batch_size"] / 20_000
+    acc -= 0.01 * (params["stride"] == 2) + 0.005 * (params["padding"] == "valid")
+    acc += params["epoch"] / 1000 + params["num_fc_units"] / 100_000 + (trial_seed % 7) / 10_000
+    acc = max(acc, 0.05)
+    return {"status": "ok", "val_accuracy": acc, "test_accuracy": acc - 0.02}
+
+
+def stripped(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
+
+
+def _settings(iterations: int) -> dict:
+    return {
+        "search_space": SPACE,
+        "gsos": {"groups": GROUPS},
+        "hpo": {"iterations": iterations},
+        "tpe": {"n_startup_jobs": 3},
+        "training": {},
+        "model": {"base_filters": 4},
+        "device": "cpu",
+    }
+
+
+def synthetic_records(strategy: str) -> list[dict]:
+    """30 iterations of the strategy on the synthetic objective, seed 11."""
+    from gsos.space import SearchSpace
+    from gsos.strategies import build_groups, run_strategy
+    from gsos.tpe import TPESettings
+
+    space = SearchSpace.from_config(SPACE)
+    groups = build_groups(strategy, space, 30, GROUPS)
+    records = run_strategy(space, groups, 11, synthetic_outcome, TPESettings(n_startup_jobs=3))
+    return stripped(json.loads(json.dumps(list(records))))
+
+
+def real_records(strategy: str, work: Path) -> list[dict]:
+    """10 iterations of a real run on the digits at 8x8 (1-2 epochs, 4 base filters), seed 5."""
+    from gsos.data import prepare_dataset, save_prepared
+    from gsos.hpo import run_hpo
+    from gsos.records import read_records
+    from gsos.space import SearchSpace
+    from gsos.strategies import build_groups
+
+    work.mkdir(parents=True, exist_ok=True)
+    tensors, manifest = prepare_dataset(
+        "digits", {"source": {"kind": "embedded", "name": "digits"}, "image_size": 8}
+    )
+    save_prepared(work / "data.pt", work / "manifest.json", tensors, manifest)
+    settings = _settings(10)
+    groups = build_groups(strategy, SearchSpace.from_config(SPACE), 10, GROUPS)
+    run_hpo(
+        dataset="digits",
+        strategy=strategy,
+        seed=5,
+        settings=settings,
+        groups=groups,
+        data_path=work / "data.pt",
+        manifest_path=work / "manifest.json",
+        records_path=work / f"{strategy}.jsonl",
+        summary_path=work / f"{strategy}.json",
+    )
+    records = stripped(read_records(work / f"{strategy}.jsonl"))
+    for r in records:
+        r.pop("run_key")  # a hash of the settings, whose layout may change
+    return records
+
+
+def assert_golden(records: list[dict], name: str) -> None:
+    golden = json.loads((GOLDEN / name).read_text())
+    assert len(records) == len(golden)
+    for i, (got, want) in enumerate(zip(records, golden, strict=True)):
+        for key, value in want.items():
+            assert key in got, f"record {i + 1}: field {key!r} is gone"
+            if key in ("val_loss", "test_loss", "loss") and value is not None:
+                assert got[key] == pytest.approx(value, rel=1e-6), f"record {i + 1}: {key}"
+            else:
+                assert got[key] == value, f"record {i + 1}: {key}: {got[key]!r} != {value!r}"
+
+
+@pytest.mark.parametrize("strategy", ["gsos", "simultaneous"])
+def test_strategy_records_are_unchanged_on_a_synthetic_objective(strategy):
+    assert_golden(synthetic_records(strategy), f"{strategy}_synthetic.json")
+
+
+@pytest.mark.parametrize("strategy", ["gsos", "simultaneous"])
+def test_real_run_records_are_unchanged_on_the_digits(strategy, tmp_path):
+    assert_golden(real_records(strategy, tmp_path), f"{strategy}_digits.json")
