@@ -19,7 +19,11 @@ TIMING = ("elapsed_seconds", "suggest_seconds", "eval_seconds", "train_seconds")
 GROUPS = [
     {"name": "G1", "params": ["num_conv_layers", "lr", "dropout_rate"], "share": 4},
     {"name": "G2", "params": ["optimizer", "epoch"], "share": 3},
-    {"name": "G3", "params": ["stride", "padding", "kernel", "num_fc_units", "batch_size"], "share": 3},
+    {
+        "name": "G3",
+        "params": ["stride", "padding", "kernel", "num_fc_units", "batch_size"],
+        "share": 3,
+    },
 ]
 SPACE = {
     "num_conv_layers": {"type": "choice", "values": [2, 3, 4], "default": 3},
