@@ -21,6 +21,10 @@ include: "workflow/rules/hpo.smk"
 include: "workflow/rules/reports.smk"
 
 
+onstart:
+    check_device_here()
+
+
 rule all:
     input:
         final_outputs(),

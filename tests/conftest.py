@@ -51,8 +51,12 @@ def digits(digits_files):
     return load_prepared(digits_files[0], torch.device("cpu"))
 
 
-def snakemake(*args, cwd: Path, timeout=600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+def snakemake(*args, cwd: Path, timeout=600, env=None) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        **(env or {}),
+    }
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), *args],
         cwd=cwd,

@@ -83,3 +83,17 @@ def test_folder_source_needs_a_path(default_config):
         default_config, lambda c: c["datasets"]["digits"].update(source={"kind": "folder"})
     )
     assert "'path' is a required property" in msg
+
+
+def test_schema_errors_do_not_hide_the_other_problems(default_config):
+    def edit(c):
+        c["device"] = "tpu"  # a schema error
+        c["gsos"]["groups"][2]["params"].remove("kernel")  # a partition error
+        c["run"]["datasets"] = ["digits", "mnist"]  # an undefined dataset
+        c["search_space"]["epoch"]["default"] = 50  # a default outside its range
+
+    msg = broken(default_config, edit)
+    assert "device" in msg
+    assert "kernel" in msg and "gsos.groups" in msg
+    assert "'mnist' is not defined" in msg
+    assert "search_space.epoch.default: 50 lies outside" in msg

@@ -156,7 +156,9 @@ def test_dog_cat_skips_and_counts_corrupt_and_zero_byte_jpegs(server, tmp_path):
         "train": "PetImages",
     }
     download(source, tmp_path / "Dog_Cat", progressbar=False)
-    _, manifest = prepare_dataset("Dog_Cat", cfg(source), tmp_path)
+    _, manifest = prepare_dataset("Dog_Cat", cfg(source, paper={"n_images": 16}), tmp_path)
+    # 16 JPEGs (two of them unusable), as the real archive's 25,000; Thumbs.db is no image
+    assert manifest["paper_comparison"]["n_images"]["difference"] == 0
     assert manifest["class_names"] == ["Cat", "Dog"]
     assert sum(manifest["n_images"].values()) == 14
     assert manifest["skipped"]["by_reason"] == {
@@ -264,7 +266,8 @@ def intel_zip() -> bytes:
     for split, n in (("seg_train", 6), ("seg_test", 2)):
         for k, c in enumerate(["buildings", "forest", "glacier"]):
             for i in range(n):
-                members[f"{split}/{split}/{c}/{i}.jpg"] = image_bytes(k * 20 + i, "JPEG")
+                seed = k * 20 + i + (1000 if split == "seg_test" else 0)
+                members[f"{split}/{split}/{c}/{i}.jpg"] = image_bytes(seed, "JPEG")
     members["seg_pred/seg_pred/1.jpg"] = image_bytes(999, "JPEG")
     return zip_bytes(members)
 
@@ -312,12 +315,13 @@ def test_kaggle_download_layout_and_no_secret_anywhere(tmp_path, monkeypatch, ca
     monkeypatch.setenv("KAGGLE_API_TOKEN", secret)
     source = {
         "kind": "kaggle",
-        "dataset": "puneet6060/intel-image-classification",
+        "dataset": "puneet6060/intel-image-classification/2",
         "train": "**/seg_train",
         "test": "**/seg_test",
     }
     record = download(source, tmp_path / "Intel", kaggle_api=FakeKaggleApi)
     t, m = prepare_dataset("Intel", cfg(source), tmp_path)
+    assert m["source"]["version"] == 2  # the pinned version is recorded
     assert m["class_names"] == ["buildings", "forest", "glacier"]
     assert m["n_images"]["test"] == 6 and m["split"]["test"] == "official"
     assert m["n_images"]["train"] + m["n_images"]["val"] == 18  # seg_pred is not used
@@ -370,3 +374,52 @@ def test_cli_reports_a_missing_token_in_one_line_without_traceback(tmp_path):
     )
     assert run.returncode != 0
     assert run.stderr.strip().splitlines() == [f"error: {KAGGLE_HELP}"]
+
+
+def test_kaggle_with_a_token_but_no_network_says_so_in_one_line(tmp_path):
+    """The real client, pointed at a loopback port where nothing listens (KAGGLE_API_ENVIRONMENT
+    TEST is localhost:7777): one line naming the dataset and what to check, and no secret."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:  # nothing may listen there, or this is not 'no network'
+        if s.connect_ex(("127.0.0.1", 7777)) == 0:
+            pytest.skip("something listens on 127.0.0.1:7777")
+    secret = "kgat_n0-netw0rk-s3cret"
+    env = {k: v for k, v in os.environ.items() if k not in KAGGLE_VARS} | {
+        "HOME": str(tmp_path),
+        "KAGGLE_API_TOKEN": secret,
+        "KAGGLE_API_ENVIRONMENT": "TEST",
+    }
+    source = {"kind": "kaggle", "dataset": "alxmamaev/flowers-recognition/2", "train": "flowers"}
+    run = subprocess.run(
+        [sys.executable, "-m", "gsos", "download", "--name", "Flowers"]
+        + ["--settings", json.dumps({"source": source}), "--resources", str(tmp_path / "r")]
+        + ["--out", str(tmp_path / "d.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert run.returncode != 0
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr[-3000:]
+    assert "alxmamaev/flowers-recognition/2" in lines[0] and "network" in lines[0]
+    assert secret not in run.stdout + run.stderr
+
+
+def test_errors_a_retry_cannot_fix_are_not_retried(server, tmp_path):
+    wrong = server.add("/data/rps.zip", zip_bytes({"rps/a/1.png": image_bytes(1)}))
+    wrong["sha256"] = "0" * 64
+    missing = {"url": server.url("/gone.zip"), "sha256": "1" * 64}
+    for entry, message in ((wrong, "checksum mismatch"), (missing, "404")):
+        with pytest.raises(DataError, match=message):
+            download(
+                {"kind": "http", "files": [entry], "train": "rps", "retries": 3},
+                tmp_path / "x",
+                progressbar=False,
+            )
+    assert server.requests.count("/data/rps.zip") == 1
+    assert server.requests.count("/gone.zip") == 1

@@ -112,7 +112,7 @@ KILLER = textwrap.dedent("""
                 records_path=out / "killed.jsonl", summary_path=out / "killed.json")
 
     rng = random.Random(args["rng"])
-    partial = out / "killed.jsonl.partial"
+    partial = out / "killed.journal.jsonl"
     kills, progress = 0, []
     while kills < args["kills"]:
         pid = os.fork()
@@ -173,4 +173,46 @@ def test_sigkill_at_random_points_loses_and_repeats_nothing(tmp_path, digits_fil
     final = read_records(tmp_path / "killed.jsonl")
     assert [r["iteration"] for r in final] == list(range(1, 31))  # nothing lost or repeated
     assert strip(final) == strip(reference)  # and exactly the uninterrupted result
-    assert not (tmp_path / "killed.jsonl.partial").exists()
+    assert read_records(tmp_path / "killed.journal.jsonl") == final  # the journal is kept
+
+
+KILL_AFTER_RENAME = """
+# Test hook (on PYTHONPATH as sitecustomize): SIGKILL the process the moment the file
+# named in GSOS_TEST_KILL_AFTER_REPLACE has been put in place, before anything else runs.
+import os, signal
+_replace = os.replace
+def replace(src, dst, *a, **k):
+    _replace(src, dst, *a, **k)
+    target = os.environ.get("GSOS_TEST_KILL_AFTER_REPLACE")
+    if target and str(dst).endswith(target):
+        os.kill(os.getpid(), signal.SIGKILL)
+os.replace = replace
+"""
+
+
+def test_a_kill_right_after_the_records_are_in_place_costs_no_training(tmp_path, default_config):
+    """Snakemake deletes the outputs of a job that did not exit cleanly; the finished trials
+    must survive that, even when the kill lands between the final rename and the exit."""
+
+    import yaml
+    from conftest import snakemake, tiny_config
+
+    cfg = tiny_config(default_config)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(KILL_AFTER_RENAME)
+    target = "results/runs/digits/gsos/seed0/records.jsonl"
+    env = {"PYTHONPATH": str(hook), "GSOS_TEST_KILL_AFTER_REPLACE": target}
+    killed = snakemake("--configfile", "c.yaml", "--cores", "1", target, cwd=tmp_path, env=env)
+    assert killed.returncode != 0
+    log = tmp_path / "logs/hpo/digits/gsos/seed0.log"
+    assert "iteration 6" in log.read_text() or "6/6" in log.read_text()
+    rerun = snakemake(
+        "--configfile", "c.yaml", "--cores", "1", "--rerun-incomplete", target, cwd=tmp_path
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    text = log.read_text()
+    assert "resuming after iteration 6" in text, text[-2000:]
+    assert "val=" not in text.split("resuming after iteration 6")[1]  # nothing trained again
+    assert [r["iteration"] for r in read_records(tmp_path / target)] == list(range(1, 7))

@@ -29,7 +29,8 @@ def test_run_writes_records_and_summary_and_resumes_after_a_torn_write(
     assert (
         json.loads((tmp_path / "r.json").read_text())["best_iteration"] == summary["best_iteration"]
     )
-    assert not (tmp_path / "r.jsonl.partial").exists()
+    journal = tmp_path / "r.journal.jsonl"  # kept, as the same file (a hard link)
+    assert journal.stat().st_ino == (tmp_path / "r.jsonl").stat().st_ino
     keys = {
         "iteration",
         "group",
@@ -46,7 +47,7 @@ def test_run_writes_records_and_summary_and_resumes_after_a_torn_write(
     assert keys <= set(records[0])
 
     # a run killed after 4 iterations, in the middle of writing the 5th
-    partial = tmp_path / "k.jsonl.partial"
+    partial = tmp_path / "k.journal.jsonl"
     lines = (tmp_path / "r.jsonl").read_text().splitlines(keepends=True)
     partial.write_text("".join(lines[:4]) + lines[4][:30])
     run(tmp_path, digits_files, s, name="k")
@@ -58,13 +59,12 @@ def test_changed_settings_do_not_resume_a_stale_partial(
 ):
     s = settings(paper_space, default_config)
     run(tmp_path, digits_files, s)
-    (tmp_path / "r.jsonl").rename(tmp_path / "r.jsonl.partial")
     s2 = settings(paper_space, default_config, tpe={"n_startup_jobs": 3})
     run(tmp_path, digits_files, s2)
-    assert (tmp_path / "r.jsonl.partial.stale").exists()
+    assert (tmp_path / "r.journal.jsonl.stale").exists()
     assert (
         read_records(tmp_path / "r.jsonl")[0]["run_key"]
-        != read_records(tmp_path / "r.jsonl.partial.stale")[0]["run_key"]
+        != read_records(tmp_path / "r.journal.jsonl.stale")[0]["run_key"]
     )
 
 
@@ -75,5 +75,5 @@ def test_failing_trials_are_recorded_then_the_run_stops_clearly(
     s = settings(paper_space, default_config, model={"base_filters": 0})
     with pytest.raises(TooManyFailures, match="max_failure_fraction"):
         run(tmp_path, digits_files, s, strategy="simultaneous")
-    kept = read_records(tmp_path / "r.jsonl.partial")
+    kept = read_records(tmp_path / "r.journal.jsonl")
     assert len(kept) == 5 and all(r["status"] == "fail" and r["error"] for r in kept)

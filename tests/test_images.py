@@ -20,13 +20,15 @@ def write_image(path, mode, size, seed):
     img.save(path)
 
 
-def messy_folder(root, classes=("cat", "dog", "owl"), per_class=6):
+def messy_folder(root, classes=("cat", "dog", "owl"), per_class=6, seed=0):
     modes = ["L", "RGB", "RGBA", "P"]
     for c, name in enumerate(classes):
         for i in range(per_class):
             ext = "png" if i % 2 else "jpg"
             mode = modes[(i + c) % 4] if ext == "png" else ("RGB" if i % 4 else "L")
-            write_image(root / name / f"{i}.{ext}", mode, (20 + 7 * i, 30 + 3 * c), seed=10 * c + i)
+            write_image(
+                root / name / f"{i}.{ext}", mode, (20 + 7 * i, 30 + 3 * c), seed=seed + 10 * c + i
+            )
     first, second, last = classes[0], classes[1 % len(classes)], classes[-1]
     (root / first / "empty.jpg").write_bytes(b"")
     (root / second / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(200)))
@@ -108,10 +110,160 @@ def test_missing_folder_and_folder_without_classes(tmp_path):
 
 def test_official_test_folder_keeps_its_own_images(tmp_path):
     train = messy_folder(tmp_path / "train")
-    test = messy_folder(tmp_path / "test", per_class=2)
+    test = messy_folder(tmp_path / "test", per_class=2, seed=1000)
     c = cfg(train)
     c["source"]["test_path"] = str(test)
     t, m = prepare_dataset("pets", c)
     assert m["split"]["test"] == "official"
     assert m["n_images"]["test"] == 6 and m["n_images"]["train"] + m["n_images"]["val"] == 18
     assert m["skipped"]["count"] == 8  # four bad files in each folder
+
+
+def pixel_rows(tensors):
+    """Each prepared image's bytes, per split: two splits sharing one means a leak."""
+    return {s: {bytes(x.numpy().tobytes()) for x in tensors[f"x_{s}"]} for s in SPLITS}
+
+
+SPLITS = ("train", "val", "test")
+
+
+def test_hidden_files_and_folders_are_skipped_at_every_depth_and_listed(tmp_path):
+    root = messy_folder(tmp_path / "pets")
+    checkpoints = root / "cat" / ".ipynb_checkpoints"
+    checkpoints.mkdir()
+    for i in range(6):  # Jupyter's byte-identical copies of every cat image
+        src = next((root / "cat").glob(f"{i}.*"))
+        (checkpoints / f"{i}-checkpoint{src.suffix}").write_bytes(src.read_bytes())
+    (root / "dog" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (root / "owl" / "deep" / ".cache").mkdir(parents=True)
+    write_image(root / "owl" / "deep" / ".cache" / "x.png", "RGB", (9, 9), 99)
+    (root / "__MACOSX").mkdir()
+    (root / "__MACOSX" / "._0.jpg").write_bytes(b"\x00\x05\x16\x07")
+    tensors, manifest = prepare_dataset("pets", cfg(root))
+    assert sum(manifest["n_images"].values()) == 18  # the checkpoint copies are not images
+    assert manifest["hidden"]["entries"] == [
+        ".hidden",
+        "__MACOSX",
+        "cat/.ipynb_checkpoints",
+        "dog/.DS_Store",
+        "owl/deep/.cache",
+    ]
+    rows = pixel_rows(tensors)
+    for a in SPLITS:
+        for b in SPLITS:
+            if a < b:
+                assert not rows[a] & rows[b], f"an image is in both {a} and {b}"
+
+
+def test_exact_duplicates_are_kept_once_and_reported(tmp_path):
+    root = messy_folder(tmp_path / "pets")
+    first = (root / "cat" / "1.png").read_bytes()
+    (root / "cat" / "1_copy.png").write_bytes(first)  # same class: one copy kept
+    (root / "cat" / "1_again.png").write_bytes(first)
+    conflict = (root / "dog" / "2.jpg").read_bytes()
+    (root / "owl" / "really-a-dog.jpg").write_bytes(conflict)  # two labels: both dropped
+    tensors, manifest = prepare_dataset("pets", cfg(root))
+    dup = manifest["duplicates"]
+    assert dup["removed"] == 4 and "rule" in dup
+    reasons = {d["item"]: d["reason"] for d in dup["items"]}
+    assert reasons["cat/1_copy.png"] == "duplicate of cat/1.png"
+    assert reasons["cat/1_again.png"] == "duplicate of cat/1.png"
+    assert reasons["dog/2.jpg"].startswith("same image under classes")
+    assert reasons["owl/really-a-dog.jpg"].startswith("same image under classes")
+    assert sum(manifest["n_images"].values()) == 18 + 3 - 4
+    rows = pixel_rows(tensors)
+    assert not (rows["train"] & rows["val"]) and not (rows["train"] & rows["test"])
+
+
+def test_training_copies_of_official_test_images_are_removed(tmp_path):
+    train = messy_folder(tmp_path / "train")
+    test = messy_folder(tmp_path / "test", per_class=2, seed=1000)
+    (train / "dog" / "leak.png").write_bytes((test / "dog" / "1.png").read_bytes())
+    c = cfg(train)
+    c["source"]["test_path"] = str(test)
+    tensors, manifest = prepare_dataset("pets", c)
+    items = {d["item"]: d["reason"] for d in manifest["duplicates"]["items"]}
+    assert items == {"dog/leak.png": "also in the official test split as dog/1.png"}
+    assert manifest["n_images"]["test"] == 6  # the official test split is kept whole
+
+
+def test_duplicate_arrays_are_found_in_any_dataset():
+    import numpy as np
+
+    from gsos.data import prepare_arrays
+
+    rng = np.random.default_rng(0)
+    imgs = torch.from_numpy(rng.integers(0, 255, (30, 1, 5, 5), dtype=np.uint8))
+    labels = np.arange(30) % 2
+    imgs[7] = imgs[3]  # same label (3 and 7 are both odd)
+    imgs[8] = imgs[5]  # 8 is even, 5 odd: a conflict
+    t, m = prepare_arrays(
+        imgs, labels, ["even", "odd"], name="arr", image_size=5, channels=1,
+        val_fraction=0.2, test_fraction=0.2, split_seed=0, source={},
+    )  # fmt: skip
+    reasons = {d["item"]: d["reason"] for d in m["duplicates"]["items"]}
+    assert reasons == {
+        "image 7": "duplicate of image 3",
+        "image 5": "same image under classes even, odd",
+        "image 8": "same image under classes even, odd",
+    }
+    assert sum(m["n_images"].values()) == 27
+
+
+def test_16_bit_pngs_are_scaled_not_saturated(tmp_path):
+    import numpy as np
+
+    root = messy_folder(tmp_path / "pets")
+    ramp = np.linspace(49, 65480, 12 * 12).reshape(12, 12).astype(np.uint16)
+    Image.fromarray(ramp).save(root / "cat" / "deep16.png")
+    assert Image.open(root / "cat" / "deep16.png").mode == "I;16"
+    c = cfg(root, channels=1)
+    tensors, manifest = prepare_dataset("pets", c)
+    every = torch.cat([tensors[f"x_{s}"] for s in SPLITS])
+    expected = torch.from_numpy(np.round(ramp / 257.0).astype(np.uint8))[None]
+    hits = [x for x in every if torch.equal(x, expected)]
+    assert len(hits) == 1, "the 16-bit ramp is not in the prepared data, scaled to 0..255"
+    assert "I;16" in manifest["source"]["modes"]
+
+
+def test_32_bit_float_images_are_refused_with_a_reason(tmp_path):
+    import numpy as np
+
+    root = messy_folder(tmp_path / "pets")
+    Image.fromarray(np.ones((8, 8), dtype=np.float32)).save(root / "cat" / "float.tif")
+    _, manifest = prepare_dataset("pets", cfg(root))
+    reasons = {s["file"]: s["detail"] for s in manifest["skipped"]["files"]}
+    assert "unsupported pixel format" in reasons["cat/float.tif"]
+
+
+def test_one_class_names_the_folder_and_a_file_is_not_a_folder(tmp_path):
+    root = messy_folder(tmp_path / "pets", classes=("cat",))
+    with pytest.raises(DataError, match=rf"{root}: found 1 class folder \('cat'\)"):
+        prepare_dataset("pets", cfg(root))
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(DataError, match="is a file, not a folder"):
+        prepare_dataset("x", cfg(tmp_path / "a_file"))
+
+
+def test_a_class_subset_in_a_given_order(tmp_path):
+    root = messy_folder(tmp_path / "pets", classes=("cat", "dog", "owl", "bat"))
+    c = cfg(root)
+    c["classes"] = ["owl", "cat"]
+    tensors, manifest = prepare_dataset("pets", c)
+    assert manifest["class_names"] == ["owl", "cat"]
+    assert manifest["classes_left_out"] == ["bat", "dog"]
+    assert sum(manifest["n_images"].values()) == 12
+    c["classes"] = ["owl", "emu"]
+    with pytest.raises(DataError, match=r"classes: 'emu' is not a class folder of"):
+        prepare_dataset("pets", c)
+
+
+def test_paper_comparison_counts_image_files_not_other_files(tmp_path):
+    root = messy_folder(tmp_path / "pets")
+    (root / "cat" / "Thumbs.db").write_bytes(b"\x00" * 64)
+    _, manifest = prepare_dataset("pets", cfg(root, paper={"n_images": 21, "n_classes": 3}))
+    pc = manifest["paper_comparison"]
+    # 18 usable + empty.jpg, broken.jpg and truncated.jpg (images, however broken); not
+    # notes.txt or Thumbs.db
+    assert pc["n_images"] == {"paper": 21, "prepared": 21, "difference": 0}
+    assert pc["n_usable_images"] == 18

@@ -39,3 +39,46 @@ def test_corruption_inside_the_file_is_an_error(tmp_path):
 
 def test_missing_file_has_no_records(tmp_path):
     assert read_records(tmp_path / "none.jsonl") == []
+
+
+SHORT_WRITE = """
+import json, os, resource, signal, sys
+from pathlib import Path
+from gsos.records import RecordWriteError, RecordWriter, read_records
+
+path = Path(sys.argv[1])
+w = RecordWriter(path)
+for i in range(3):
+    w.append({"iteration": i + 1, "pad": "x" * 50})
+size = path.stat().st_size
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the kernel then returns a short write
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 20, resource.RLIM_INFINITY))
+try:
+    w.append({"iteration": 4, "pad": "x" * 50})
+    outcome = "no error"
+except RecordWriteError as e:
+    outcome = str(e)
+after_fail = path.stat().st_size
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+w.append({"iteration": 4, "pad": "y"})  # space is back: the next record is whole
+print(json.dumps({"outcome": outcome, "size": size, "after_fail": after_fail,
+                  "iterations": [r["iteration"] for r in read_records(path)]}))
+"""
+
+
+def test_a_short_write_fails_loudly_and_leaves_the_file_resumable(tmp_path):
+    """A full disk (here a file-size limit) cuts a record short: no torn line may remain."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", SHORT_WRITE, str(tmp_path / "r.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["outcome"].startswith("could not record iteration 4"), out["outcome"]
+    assert out["after_fail"] == out["size"]  # the partial line was cut off again
+    assert out["iterations"] == [1, 2, 3, 4]

@@ -53,11 +53,11 @@ def test_split_needs_one_iteration_per_group():
 
 def test_partition_errors_name_the_parameter(paper_space):
     with pytest.raises(ValueError, match="'lr' is in group 1 and group 2"):
-        check_partition(paper_space, [["lr"], ["lr"]])
+        check_partition(paper_space.names, [["lr"], ["lr"]])
     with pytest.raises(ValueError, match="no group holds"):
-        check_partition(paper_space, [["lr"]])
+        check_partition(paper_space.names, [["lr"]])
     with pytest.raises(ValueError, match="'momentum'"):
-        check_partition(paper_space, [["momentum"], paper_space.names])
+        check_partition(paper_space.names, [["momentum"], paper_space.names])
 
 
 def test_gsos_follows_algorithm_2(paper_space):

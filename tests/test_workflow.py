@@ -128,7 +128,7 @@ def test_killed_workflow_resumes_with_rerun_incomplete(tmp_path, default_config)
     cfg["hpo"]["iterations"] = 40
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     target = "results/runs/digits/gsos/seed0/records.jsonl"
-    partial = tmp_path / (target + ".partial")
+    partial = tmp_path / target.replace("records.jsonl", "records.journal.jsonl")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.Popen(
         [
@@ -167,3 +167,56 @@ def test_killed_workflow_resumes_with_rerun_incomplete(tmp_path, default_config)
     assert "resuming after iteration" in log
     records = read_records(tmp_path / target)
     assert [r["iteration"] for r in records] == list(range(1, 41))
+
+
+def test_cuda_without_a_gpu_stops_before_any_job(tmp_path, default_config):
+    cfg = tiny_config(default_config)
+    cfg["device"] = "cuda"
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    run = snakemake("--configfile", "c.yaml", "--cores", "1", cwd=tmp_path)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "device: cuda" in out and "no GPU" in out, out[-2000:]
+    assert not (tmp_path / "results").exists()  # not a single job ran
+
+
+def test_a_failing_jobs_own_error_line_reaches_the_console(tmp_path, default_config):
+    cfg = tiny_config(default_config)
+    (tmp_path / "empty").mkdir()
+    cfg["datasets"]["mine"] = {"source": {"kind": "folder", "path": str(tmp_path / "empty")},
+                               "image_size": 8}  # fmt: skip
+    cfg["run"]["datasets"] = ["mine"]
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    run = snakemake("--configfile", "c.yaml", "--cores", "1", cwd=tmp_path)
+    assert run.returncode != 0
+    assert f"{tmp_path / 'empty'}: no class subfolders found" in run.stdout + run.stderr
+
+
+def planned_jobs(run) -> dict[str, int]:
+    out = run.stdout + run.stderr
+    return {
+        line.split()[0]: int(line.split()[1])
+        for line in out.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    }
+
+
+def test_editing_a_folder_dataset_prepares_it_again(tmp_path, default_config):
+    from test_images import messy_folder, write_image
+
+    folder = messy_folder(tmp_path / "pets")
+    cfg = tiny_config(default_config)
+    cfg["datasets"]["pets"] = {"source": {"kind": "folder", "path": str(folder)}, "image_size": 8}
+    cfg["run"]["datasets"] = ["pets"]
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    target = "results/data/pets/data.pt"
+    assert snakemake("--configfile", "c.yaml", "--cores", "1", target, cwd=tmp_path).returncode == 0
+    plan = snakemake("--configfile", "c.yaml", "-n", target, cwd=tmp_path)
+    assert "Nothing to be done" in plan.stdout + plan.stderr
+    write_image(folder / "dog" / "new.png", "RGB", (20, 20), 777)  # one more image
+    plan = snakemake("--configfile", "c.yaml", "-n", target, cwd=tmp_path)
+    assert planned_jobs(plan).get("prepare_data") == 1, plan.stdout[-2000:]
+    (folder / "dog" / "new.png").unlink()
+    (folder / "cat" / "0.jpg").unlink()  # one fewer
+    plan = snakemake("--configfile", "c.yaml", "-n", target, cwd=tmp_path)
+    assert planned_jobs(plan).get("prepare_data") == 1

@@ -1,16 +1,26 @@
-"""``gsos <command>``: the one command each Snakemake rule runs."""
+"""``gsos <command>``: the one command each Snakemake rule runs.
+
+Heavy libraries (torch, hyperopt, pandas) are imported inside the commands that use them,
+so a command that writes a JSON file starts in a fraction of a second.
+
+``--log FILE`` (every rule passes it): everything a command prints, and any traceback, goes
+to FILE; the console gets only what a person running the workflow needs: progress lines
+and, when the command fails, one line saying why (and where the details are).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+from gsos.atomic import atomic_write_text
 
-from gsos.data import atomic_write_text
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _write_table(df: pd.DataFrame, csv: Path, floatfmt: str = ".4f", title: str = "") -> None:
@@ -178,6 +188,8 @@ def cmd_table5(a: argparse.Namespace) -> None:
 
 
 def cmd_importance(a: argparse.Namespace) -> None:
+    import pandas as pd
+
     from gsos.importance import fanova, n_rrelieff
     from gsos.space import SearchSpace
     from gsos.tables import published
@@ -202,6 +214,8 @@ def cmd_importance(a: argparse.Namespace) -> None:
 
 
 def cmd_figure1(a: argparse.Namespace) -> None:
+    import pandas as pd
+
     from gsos.figures import figure1
 
     spec = json.loads(Path(a.groups).read_text())
@@ -212,6 +226,8 @@ def cmd_figure1(a: argparse.Namespace) -> None:
 
 
 def cmd_figure2(a: argparse.Namespace) -> None:
+    import pandas as pd
+
     from gsos.figures import convergence, figure2
 
     keys = (
@@ -232,7 +248,10 @@ def cmd_figure2(a: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gsos", description=__doc__)
+    p = argparse.ArgumentParser(prog="gsos", description=(__doc__ or "").split("\n\n")[0].strip())
+    p.add_argument(
+        "--log", type=Path, help="write details here; the console gets progress and errors"
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("download", help="download, verify and unpack one dataset")
@@ -297,15 +316,69 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> None:
+class Console:
+    """Where a command's messages for a person go: the console, and the log as well."""
+
+    def __init__(self, stream=None, log=None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.log = log
+
+    def __call__(self, message: str) -> None:
+        print(message, file=self.stream, flush=True)
+        if self.log is not None and self.log is not self.stream:
+            print(message, file=self.log, flush=True)
+
+
+CONSOLE = Console()
+
+
+def _user_error(e: BaseException) -> str | None:
+    """The message of an error that a user fixes (bad input, a full disk), else None."""
     from gsos.config import ConfigError
     from gsos.data import DataError
 
+    if isinstance(e, DataError | ConfigError):
+        return str(e)
+    if type(e).__name__ in ("TooManyFailures", "ReplayMismatch", "RecordWriteError"):
+        return str(e)
+    if isinstance(e, RuntimeError) and "device: cuda" in str(e):
+        return str(e)
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    global CONSOLE
     args = parser().parse_args(argv)
+    if args.log is None:
+        try:
+            args.func(args)
+        except Exception as e:
+            message = _user_error(e)
+            if message is None:
+                raise
+            raise SystemExit(f"error: {message}") from None
+        return
+    args.log.parent.mkdir(parents=True, exist_ok=True)
+    console = os.fdopen(os.dup(2), "w", buffering=1)
+    log = open(args.log, "a", buffering=1)  # noqa: SIM115 - for the life of the process
+    os.dup2(log.fileno(), 2)  # native libraries' messages too
+    sys.stderr = log
+    CONSOLE = Console(console, log)
     try:
         args.func(args)
-    except (DataError, ConfigError) as e:  # a user's input to fix: the message, no traceback
-        raise SystemExit(f"error: {e}") from None
+    except BaseException as e:
+        import traceback
+
+        traceback.print_exc(file=log)
+        if isinstance(e, SystemExit) and e.code in (0, None):
+            raise
+        message = _user_error(e)
+        if message is None:
+            first = (str(e).strip().splitlines() or [""])[0]
+            message = f"{type(e).__name__}: {first}" if first else type(e).__name__
+        CONSOLE(f"error: {message} (log: {args.log})")
+        log.flush()
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

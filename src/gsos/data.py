@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from gsos.atomic import atomic_write_bytes, atomic_write_text
+from gsos.folders import fingerprint
 
 SPLITS = ("train", "val", "test")
 
@@ -110,12 +111,20 @@ def prepare_arrays(
     source: Mapping[str, Any],
     test_images: torch.Tensor | None = None,
     test_labels: np.ndarray | None = None,
+    keys: Sequence[str] | None = None,
+    names: Sequence[str] | None = None,
+    test_keys: Sequence[str] | None = None,
+    test_names: Sequence[str] | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Resize, convert and split decoded uint8 images; return tensors and manifest.
+    """Deduplicate, resize, convert and split decoded uint8 images; return tensors and manifest.
 
     When ``test_images`` is given (an official test split), only validation is split off
-    the training images.
+    the training images. ``keys`` are the images' pixel digests (computed from ``images``
+    when not given) and ``names`` how the manifest names them; exact duplicates are removed
+    before the split by the rule of :mod:`gsos.dedup`.
     """
+    from gsos.dedup import array_keys, deduplicate
+
     labels = np.asarray(labels, dtype=np.int64)
     if images.dtype != torch.uint8 or images.ndim != 4:
         raise DataError(
@@ -123,10 +132,30 @@ def prepare_arrays(
         )
     if len(images) != len(labels):
         raise DataError(f"{name}: {len(images)} images but {len(labels)} labels")
+    official_test = test_images is not None
+    n_source = len(images) + (len(test_images) if official_test else 0)
+    dedup = deduplicate(
+        keys if keys is not None else array_keys(images.numpy()),
+        labels,
+        names if names is not None else [f"image {i}" for i in range(len(images))],
+        class_names,
+        test_keys=(
+            (test_keys if test_keys is not None else array_keys(test_images.numpy()))
+            if official_test
+            else ()
+        ),
+        test_names=(
+            (test_names or [f"test image {i}" for i in range(len(test_images))])
+            if official_test
+            else ()
+        ),
+    )
+    if not dedup.keep.all():
+        images = images[torch.from_numpy(dedup.keep)]
+        labels = labels[dedup.keep]
     present = np.unique(labels)
     if len(present) < 2:
         raise DataError(f"{name}: found {len(present)} class(es); classification needs at least 2")
-    official_test = test_images is not None
     split = stratified_split(
         labels, val_fraction, 0.0 if official_test else test_fraction, split_seed
     )
@@ -167,6 +196,8 @@ def prepare_arrays(
             "std": [round(float(v), 6) for v in tensors["std"]],
         },
         "source": dict(source),
+        "n_source_images": n_source,
+        "duplicates": dedup.manifest(),
     }
     return tensors, manifest
 
@@ -214,8 +245,13 @@ def prepare_dataset(
     elif kind == "folder":
         tensors, manifest = prepare_folder(
             Path(src["path"]),
-            source={"kind": "folder", "path": src["path"]},
+            source={
+                "kind": "folder",
+                "path": src["path"],
+                "content": fingerprint(src["path"], src.get("test_path")),
+            },
             test_path=Path(src["test_path"]) if src.get("test_path") else None,
+            classes=cfg.get("classes"),
             **common,
         )
     elif kind in ("http", "kaggle"):
@@ -223,12 +259,17 @@ def prepare_dataset(
         if not root.is_dir():
             raise DataError(f"{root}: not downloaded; run the workflow (it downloads first)")
         source = {"kind": kind, **{k: src[k] for k in ("dataset",) if k in src}}
+        if kind == "kaggle":
+            parts = src["dataset"].split("/")
+            source["version"] = int(parts[2]) if len(parts) == 3 else "latest (not pinned)"
         if src.get("format", "folder") == "npz":
             tensors, manifest = prepare_npz(root, src, source=source, **common)
         else:
             train = locate(root, src["train"])
             test = locate(root, src["test"]) if src.get("test") else None
-            tensors, manifest = prepare_folder(train, source=source, test_path=test, **common)
+            tensors, manifest = prepare_folder(
+                train, source=source, test_path=test, classes=cfg.get("classes"), **common
+            )
     else:
         raise DataError(f"datasets.{name}.source.kind: unknown kind {kind!r}")
     if cfg.get("paper"):
@@ -237,14 +278,19 @@ def prepare_dataset(
 
 
 def compare_with_paper(manifest: Mapping[str, Any], paper: Mapping[str, Any]) -> dict[str, Any]:
-    """Prepared counts beside paper Table 2; the report shows any difference."""
+    """Prepared counts beside paper Table 2; the report shows any difference.
+
+    ``n_images`` counts the image files of the source, unreadable ones and duplicates
+    included but not other files (Thumbs.db, notes) or hidden ones, as an archive's own
+    count would; ``n_usable_images`` is what was prepared. ``paper.note`` (config) says why
+    a known difference exists.
+    """
     prepared = {
-        "n_images": sum(manifest["n_images"].values())
-        + manifest.get("skipped", {}).get("count", 0),
+        "n_images": manifest["n_source_images"],
         "n_usable_images": sum(manifest["n_images"].values()),
         "n_classes": manifest["n_classes"],
     }
-    rows = {}
+    rows: dict[str, Any] = {}
     for key in ("n_images", "n_classes"):
         if key in paper:
             rows[key] = {
@@ -254,6 +300,8 @@ def compare_with_paper(manifest: Mapping[str, Any], paper: Mapping[str, Any]) ->
             }
     rows["n_usable_images"] = prepared["n_usable_images"]
     rows["differs"] = any(r["difference"] != 0 for k, r in rows.items() if isinstance(r, dict))
+    if paper.get("note"):
+        rows["note"] = paper["note"]
     return rows
 
 
@@ -301,13 +349,32 @@ def prepare_npz(
 
 
 def prepare_folder(
-    path: Path, *, source: dict[str, Any], test_path: Path | None = None, **common: Any
+    path: Path,
+    *,
+    source: dict[str, Any],
+    test_path: Path | None = None,
+    classes: Sequence[str] | None = None,
+    **common: Any,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """A folder of class subfolders (and optionally an official test folder alike)."""
-    from gsos.images import decode_folder
+    """A folder of class subfolders (and optionally an official test folder alike).
+
+    ``classes`` (config ``datasets.<name>.classes``) keeps a subset of the class folders, in
+    the given order; by default every class folder is used, in sorted order.
+    """
+    from gsos.images import class_folders, decode_folder
 
     size, channels = common["image_size"], common["channels"]
-    train = decode_folder(path, size, channels)
+    left_out: list[str] = []
+    if classes is not None:
+        available = sorted(class_folders(Path(path))[0])
+        for c in classes:
+            if c not in available:
+                raise DataError(
+                    f"classes: {c!r} is not a class folder of {path} (there: {available}); "
+                    "fix datasets.<name>.classes in the config"
+                )
+        left_out = [c for c in available if c not in classes]
+    train = decode_folder(path, size, channels, classes)
     test = decode_folder(test_path, size, channels, train.class_names) if test_path else None
     skipped = train.skipped + (test.skipped if test else [])
     source = {**source, "sha256": train.sha256, "modes": train.modes, "sizes": train.sizes}
@@ -320,32 +387,22 @@ def prepare_folder(
         source=source,
         test_images=test.images if test else None,
         test_labels=test.labels if test else None,
+        keys=train.keys,
+        names=train.names,
+        test_keys=test.keys if test else None,
+        test_names=test.names if test else None,
         **common,
     )
+    manifest["n_source_images"] = train.n_image_files + (test.n_image_files if test else 0)
     reasons: dict[str, int] = {}
     for s in skipped:
         reasons[s["reason"]] = reasons.get(s["reason"], 0) + 1
     manifest["skipped"] = {"count": len(skipped), "by_reason": reasons, "files": skipped}
+    hidden = train.hidden + ([f"(test) {h}" for h in test.hidden] if test else [])
+    manifest["hidden"] = {"count": len(hidden), "entries": hidden}
+    if classes is not None:
+        manifest["classes_left_out"] = left_out
     return tensors, manifest
-
-
-def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Call ``write(fileobj)`` on a temp file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, lambda f: f.write(text.encode()))
 
 
 def save_prepared(

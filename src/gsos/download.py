@@ -97,14 +97,35 @@ def known_hash(entry: Mapping[str, Any]) -> str:
     raise DataError(f"{entry.get('url')}: give a sha256 (or md5) so the download can be verified")
 
 
+def transient(error: BaseException) -> bool:
+    """Whether trying again can help: a dropped or refused connection, a timeout, a server
+    error (5xx) or a rate limit (429); not a checksum mismatch or a 404."""
+    import requests
+
+    if isinstance(error, requests.HTTPError):
+        status = error.response.status_code if error.response is not None else 0
+        return status >= 500 or status in (408, 429)
+    return isinstance(
+        error,
+        requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError,
+    )
+
+
 def fetch_http(
     files: Sequence[Mapping[str, Any]],
     downloads: Path,
     retries: int = 3,
     progressbar: bool = True,
     timeout: float = 60.0,
+    backoff: float = 1.0,
 ) -> list[Path]:
-    """Download each file (retried on transient errors), verify size and hash, return paths."""
+    """Download each file, verify size and hash, return paths.
+
+    Transient errors are retried (``retries`` times, waiting ``backoff``, 2×``backoff``, …
+    seconds); a checksum mismatch or an HTTP error such as 404 fails at once.
+    """
+    import time
+
     import pooch
     import requests
 
@@ -113,24 +134,32 @@ def fetch_http(
     fetcher = pooch.create(
         path=downloads,
         base_url="",
-        retry_if_failed=retries,
+        retry_if_failed=0,  # pooch would retry a checksum mismatch too; we decide below
         registry={n: known_hash(f) for n, f in zip(names, files, strict=True)},
         urls={n: f["url"] for n, f in zip(names, files, strict=True)},
     )
     out = []
     for name, f in zip(names, files, strict=True):
-        downloader = pooch.HTTPDownloader(progressbar=progressbar, timeout=timeout)
-        try:
-            path = Path(fetcher.fetch(name, downloader=downloader))
-        except ValueError as e:  # pooch: hash mismatch (the temporary file is already gone)
-            (downloads / name).unlink(missing_ok=True)
-            raise DataError(
-                f"{f['url']}: checksum mismatch ({e}). The file was removed; check the URL and the "
-                "sha256/md5 in the config, then run again."
-            ) from None
-        except requests.RequestException as e:
-            (downloads / name).unlink(missing_ok=True)
-            raise DataError(f"{f['url']}: download failed after {retries} retries ({e})") from None
+        for attempt in range(retries + 1):
+            downloader = pooch.HTTPDownloader(progressbar=progressbar, timeout=timeout)
+            try:
+                path = Path(fetcher.fetch(name, downloader=downloader))
+                break
+            except ValueError as e:  # pooch: hash mismatch (the temporary file is already gone)
+                (downloads / name).unlink(missing_ok=True)
+                raise DataError(
+                    f"{f['url']}: checksum mismatch ({e}). The file was removed; check the URL "
+                    "and the sha256/md5 in the config, then run again."
+                ) from None
+            except requests.RequestException as e:
+                (downloads / name).unlink(missing_ok=True)
+                if not transient(e):
+                    raise DataError(f"{f['url']}: download failed ({e}); not retried") from None
+                if attempt == retries:
+                    raise DataError(
+                        f"{f['url']}: download failed after {retries} retries ({e})"
+                    ) from None
+                time.sleep(backoff * (attempt + 1))
         if f.get("size") and path.stat().st_size != int(f["size"]):
             size = path.stat().st_size
             path.unlink()
@@ -162,6 +191,20 @@ def kaggle_credentials_present(
     return any((config_dir / f).is_file() for f in ("access_token", "kaggle.json"))
 
 
+def _one_line(e: BaseException, limit: int = 160) -> str:
+    """An exception as one short line, with any credential in the environment blanked out."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    root = e
+    while root.__cause__ or root.__context__:  # requests hides the useful part inside
+        root = root.__cause__ or root.__context__
+    if root is not e:
+        text = f"{type(e).__name__}: {' '.join(str(root).split())}"
+    for var in ("KAGGLE_API_TOKEN", "KAGGLE_KEY"):
+        if os.environ.get(var):
+            text = text.replace(os.environ[var], "***")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def fetch_kaggle(
     dataset: str, downloads: Path, api_factory: Callable[[], Any] | None = None
 ) -> list[Path]:
@@ -177,6 +220,12 @@ def fetch_kaggle(
         api.dataset_download_files(dataset, path=str(downloads), quiet=False, unzip=False)
     except SystemExit:  # the client exits on authentication failure; its text was printed
         raise DataError(f"Kaggle refused the credentials for {dataset}. {KAGGLE_HELP}") from None
+    except Exception as e:  # noqa: BLE001 - no network, DNS, HTTP errors: one line, no trace
+        raise DataError(
+            f"Kaggle download of {dataset} failed ({_one_line(e)}); check the network "
+            "connection (and a proxy, if you use one), the dataset's owner/name/version, "
+            "and that your token is valid"
+        ) from None
     zips = sorted(downloads.glob("*.zip"))
     if not zips:
         raise DataError(f"Kaggle download of {dataset} produced no zip in {downloads}")

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from gsos.data import atomic_write_bytes  # noqa: E402
+from gsos.atomic import atomic_write_bytes  # noqa: E402
 
 STRATEGY_LABEL = {"gsos": "GSOS", "simultaneous": "Simultaneous"}
 

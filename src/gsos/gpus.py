@@ -29,6 +29,17 @@ def count_gpus() -> int:
     return sum(line.startswith("GPU ") for line in out.stdout.splitlines())
 
 
+def gpu_visible() -> bool:
+    """Whether this machine shows any GPU: nvidia-smi lists one, or a device node exists.
+
+    For a check before the workflow starts (device: cuda on a machine without a GPU), so it
+    must not import torch; the device nodes cover containers without nvidia-smi (and ROCm).
+    """
+    import glob
+
+    return count_gpus() > 0 or bool(glob.glob("/dev/nvidia[0-9]*")) or os.path.exists("/dev/kfd")
+
+
 class GPUSlot:
     """A held slot: ``gpu`` is the index to expose; the lock lasts as long as this object."""
 

@@ -1,9 +1,11 @@
 """One HPO run (dataset × strategy × seed) in one process, from prepared data to records.
 
-Records go to ``<records>.partial`` while the run is in flight: Snakemake deletes the
-declared outputs of a job it considers incomplete, so the in-flight file is not one of them.
-When the last iteration is done the partial file is renamed into the declared output. A run
-that finds a partial file with the same run key continues from its last finished iteration.
+Records are appended to a journal (``records.journal.jsonl`` beside ``records.jsonl``):
+Snakemake deletes the declared outputs of a job it considers incomplete, so the journal is
+not one of them. When the last iteration is done the journal is published as the declared
+output (a hard link) and kept, so that no kill, even one after publishing, costs a trial. A
+run that finds a journal with the same run key continues from its last finished iteration;
+a journal written under other settings or other code is moved aside (``.stale``).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from typing import Any
 
 import torch
 
-from gsos.data import atomic_write_text, load_prepared
+from gsos.atomic import atomic_write_text
+from gsos.data import load_prepared
 from gsos.gpus import bind_gpu, gpu_lock_dir
-from gsos.records import RecordWriter, read_records
+from gsos.records import RecordWriter, journal_path, publish, read_records
 from gsos.space import SearchSpace, Value
 from gsos.strategies import Group, run_strategy
 from gsos.tables import run_metrics
@@ -31,10 +34,27 @@ class TooManyFailures(RuntimeError):
     pass
 
 
+def code_version() -> str:
+    """A digest of this package's source: records of other code are never mixed in."""
+    import importlib.resources
+
+    h = hashlib.sha256()
+    root = importlib.resources.files("gsos")
+    for f in sorted(root.iterdir(), key=lambda f: f.name):
+        if f.name.endswith(".py"):
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def run_key(settings: Mapping[str, Any], groups: list[Group], manifest: Mapping[str, Any]) -> str:
     """Fingerprint of everything that decides a run's records; a resume must match it."""
     blob = json.dumps(
-        {"settings": settings, "groups": [g.__dict__ for g in groups], "data": manifest},
+        {
+            "settings": settings,
+            "groups": [g.__dict__ for g in groups],
+            "data": manifest,
+            "code": code_version(),
+        },
         sort_keys=True,
         default=str,
     )
@@ -84,8 +104,9 @@ def run_hpo(
     summary_path: Path,
     threads: int = 1,
     jobs_per_gpu: int = 1,
-    log=sys.stderr,
+    log=None,
 ) -> dict[str, Any]:
+    log = log if log is not None else sys.stderr
     torch.set_num_threads(max(1, threads))
     slot = bind_gpu(str(settings.get("device", "auto")), jobs_per_gpu, gpu_lock_dir())
     if slot is not None:
@@ -107,12 +128,14 @@ def run_hpo(
     warm_up()
     max_fail = float(settings.get("training", {}).get("max_failure_fraction", 0.5))
 
-    partial = Path(str(records_path) + ".partial")
+    partial = journal_path(Path(records_path))
     history = read_records(partial, repair=True)
     if history and history[0].get("run_key") != key:
         stale = partial.with_name(partial.name + ".stale")
         partial.replace(stale)
-        print(f"settings changed since the partial run; moved it to {stale}", file=log)
+        print(
+            f"settings or code changed since the journal was written; moved it to {stale}", file=log
+        )
         history = []
     if history:
         print(f"resuming after iteration {history[-1]['iteration']}", file=log)
@@ -162,5 +185,5 @@ def run_hpo(
         **run_metrics(records),
     }
     atomic_write_text(Path(summary_path), json.dumps(summary, indent=2, default=str) + "\n")
-    partial.replace(records_path)
+    publish(partial, Path(records_path))
     return summary

@@ -1,15 +1,18 @@
 """Decoding a folder of class subfolders into uint8 tensors, skipping what is not an image.
 
 Unreadable, zero-byte and non-image files are skipped and listed with their reason (the Dog
-Cat archive has many); mixed modes (grey, RGB, RGBA, palette) and mixed sizes are converted
-to the configured channels and size here, so every later step sees one shape.
+Cat archive has many); hidden files and folders are not data at any depth (see
+:mod:`gsos.folders`); mixed modes (grey, RGB, RGBA, palette, 16-bit) and mixed sizes are
+converted to the configured channels and size here, so every later step sees one shape.
+16-bit images are scaled to 8 bits (value / 257), not clipped; 32-bit integer and float
+images have no agreed range and are skipped with that reason.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +21,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from gsos.data import DataError
+from gsos.dedup import pixel_key
+from gsos.folders import is_hidden, walk
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 Image.MAX_IMAGE_PIXELS = 200_000_000  # a photo, not a decompression bomb
@@ -28,21 +33,47 @@ class DecodedFolder:
     images: torch.Tensor  # N×C×S×S uint8
     labels: np.ndarray
     class_names: list[str]
+    names: list[str] = field(default_factory=list)  # each image's path under the root
+    keys: list[str] = field(default_factory=list)  # each image's pixel digest (duplicates)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    hidden: list[str] = field(default_factory=list)
     modes: dict[str, int] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     sha256: str = ""
 
+    @property
+    def n_image_files(self) -> int:
+        """Files that are images by name, readable or not (what an archive's count counts)."""
+        broken = sum(Path(s["file"]).suffix.lower() in IMAGE_SUFFIXES for s in self.skipped)
+        return len(self.labels) + broken
 
-def decode_image(path: Path, size: int, channels: int) -> tuple[np.ndarray, str, str]:
-    """One file -> C×size×size uint8, its original mode and size. Raises ValueError if unusable."""
+
+def to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit grey scaled to 0..255; modes without a known range refused."""
+    if img.mode.startswith("I;16") or (img.mode == "I" and img.format == "PNG"):
+        arr = np.asarray(img).astype(np.int64)
+        if arr.min() < 0 or arr.max() > 65535:
+            raise ValueError(f"unsupported pixel format ({img.mode} outside 0..65535)")
+        return Image.fromarray(((arr * 255 + 32767) // 65535).astype(np.uint8), "L")
+    if img.mode in ("I", "F"):
+        kind = "32-bit integer" if img.mode == "I" else "32-bit float"
+        raise ValueError(f"unsupported pixel format ({kind}; save it as 8- or 16-bit)")
+    return img
+
+
+def decode_image(path: Path, size: int, channels: int) -> tuple[np.ndarray, str, str, str]:
+    """One file -> C×size×size uint8, its original mode and size, and its pixel digest.
+
+    Raises ValueError (with the reason) if the file is not a usable image.
+    """
     if path.stat().st_size == 0:
         raise ValueError("zero-byte file")
     try:
         with Image.open(path) as img:
             img.load()  # a truncated file fails here, not later
             mode, wh = img.mode, f"{img.width}x{img.height}"
-            img = img.convert("L" if channels == 1 else "RGB")
+            key = pixel_key(mode, (img.width, img.height), img.tobytes())
+            img = to_8bit(img).convert("L" if channels == 1 else "RGB")
             img = img.resize((size, size), Image.Resampling.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)
     except UnidentifiedImageError as e:
@@ -52,43 +83,56 @@ def decode_image(path: Path, size: int, channels: int) -> tuple[np.ndarray, str,
     except (OSError, SyntaxError, Image.DecompressionBombError) as e:
         raise ValueError(f"unreadable image ({e})") from e
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-    return arr, mode, wh
+    return arr, mode, wh, key
 
 
-def class_folders(root: Path) -> list[Path]:
-    if not root.is_dir():
+def class_folders(root: Path) -> tuple[dict[str, Path], list[str]]:
+    """The class folders under ``root`` and the hidden entries there."""
+    if not root.exists():
         raise DataError(
             f"{root}: no such folder; point source.path at a folder of class subfolders"
         )
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not root.is_dir():
+        raise DataError(
+            f"{root} is a file, not a folder; point source.path at a folder of class subfolders"
+        )
+    entries = sorted(root.iterdir())
+    hidden = [p.name for p in entries if is_hidden(p.name)]
+    folders = {p.name: p for p in entries if p.is_dir() and not is_hidden(p.name)}
     if not folders:
         raise DataError(f"{root}: no class subfolders found; expected {root}/<class>/<image files>")
-    return folders
+    return folders, hidden
 
 
 def decode_folder(
-    root: Path, size: int, channels: int, classes: Iterable[str] | None = None
+    root: Path, size: int, channels: int, classes: Sequence[str] | None = None
 ) -> DecodedFolder:
-    """Decode ``root/<class>/**/<file>``; ``classes`` fixes the label order (e.g. a test split)."""
+    """Decode ``root/<class>/**/<file>``; ``classes`` fixes which classes and their order."""
     root = Path(root)
-    folders = {p.name: p for p in class_folders(root)}
+    folders, hidden = class_folders(root)
     names = list(classes) if classes is not None else sorted(folders)
     missing = [n for n in names if n not in folders]
     if missing:
         raise DataError(
-            f"{root}: class folder(s) {missing} missing (expected the same classes as training)"
+            f"{root}: class folder(s) {missing} missing (expected {names}; found {sorted(folders)})"
         )
-    arrays, labels, skipped = [], [], []
+    if len(names) < 2:
+        raise DataError(
+            f"{root}: found {len(names)} class folder ({', '.join(map(repr, names))}); "
+            f"classification needs at least 2: add class subfolders ({root}/<class>/<images>)"
+        )
+    arrays, labels, files_kept, keys, skipped = [], [], [], [], []
     modes: Counter[str] = Counter()
     sizes: Counter[str] = Counter()
     digest = hashlib.sha256()
     for label, name in enumerate(names):
-        files = sorted(p for p in folders[name].rglob("*") if p.is_file())
+        files, hidden_here = walk(folders[name])
+        hidden += [str(h.relative_to(root)) for h in hidden_here]
         n_before = len(arrays)
         for f in files:
             rel = str(f.relative_to(root))
             try:
-                arr, mode, wh = decode_image(f, size, channels)
+                arr, mode, wh, key = decode_image(f, size, channels)
             except ValueError as e:
                 skipped.append({"file": rel, "reason": str(e).split(" (")[0], "detail": str(e)})
                 continue
@@ -96,6 +140,8 @@ def decode_folder(
             digest.update(f.read_bytes())
             arrays.append(arr)
             labels.append(label)
+            files_kept.append(rel)
+            keys.append(key)
             modes[mode] += 1
             sizes[wh] += 1
         if len(arrays) == n_before:
@@ -107,7 +153,10 @@ def decode_folder(
         images=torch.from_numpy(np.stack(arrays)),
         labels=np.asarray(labels, dtype=np.int64),
         class_names=names,
+        names=files_kept,
+        keys=keys,
         skipped=skipped,
+        hidden=sorted(hidden),
         modes=dict(modes),
         sizes=dict(sizes.most_common(20)),
         sha256=digest.hexdigest(),

@@ -30,8 +30,17 @@ def encode(record: dict[str, Any]) -> str:
     return json.dumps(_plain(record), sort_keys=False, allow_nan=False) + "\n"
 
 
+class RecordWriteError(OSError):
+    """A record could not be written whole (disk full, quota, I/O error)."""
+
+
 class RecordWriter:
-    """Appends records to a JSONL file, one durable line per call."""
+    """Appends records to a JSONL file, one durable line per call.
+
+    A line is written whole or not at all: a short or failed write (a full disk returns
+    fewer bytes, then ENOSPC) is cut off again and raises, so the file always ends with a
+    complete record and a run can resume from it once there is space.
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -39,12 +48,52 @@ class RecordWriter:
 
     def append(self, record: dict[str, Any]) -> None:
         line = encode(record).encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         try:
-            os.write(fd, line)
-            os.fsync(fd)
+            start = os.fstat(fd).st_size
+            try:
+                written = 0
+                while written < len(line):
+                    n = os.write(fd, line[written:])
+                    if n <= 0:
+                        raise OSError("write returned no bytes")
+                    written += n
+                os.fsync(fd)
+            except OSError as e:
+                os.ftruncate(fd, start)
+                os.fsync(fd)
+                label = record.get("iteration", "?")
+                raise RecordWriteError(
+                    f"could not record iteration {label} in {self.path}: {e}. The file is "
+                    "intact up to the previous record; free space and run again to resume."
+                ) from e
         finally:
             os.close(fd)
+
+
+def journal_path(records: Path) -> Path:
+    """Where a run's records are appended while it runs (and kept after it ends)."""
+    records = Path(records)
+    return records.with_name(f"{records.stem}.journal.jsonl")
+
+
+def publish(journal: Path, records: Path) -> None:
+    """Put the finished journal in place as the declared output, keeping the journal.
+
+    The output is a hard link to the journal (no copy), made under a temporary name and
+    renamed into place. Keeping the journal is what makes a kill at any moment harmless:
+    Snakemake deletes the outputs of a job that did not exit cleanly, even one killed after
+    this rename, and the rerun then finds every iteration in the journal and trains nothing.
+    """
+    tmp = records.with_name(f".{records.name}.publish")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(journal, tmp)
+    except OSError:  # a filesystem without hard links: copy instead
+        import shutil
+
+        shutil.copyfile(journal, tmp)
+    os.replace(tmp, records)
 
 
 def read_records(path: Path, repair: bool = False) -> list[dict[str, Any]]:

@@ -3,6 +3,8 @@
 A space is built from the config's ``search_space`` mapping so that every range and default
 lives in config. hyperopt hands back indices for ``hp.choice`` and numpy scalars, so every
 value that leaves this module goes through :func:`decode`, which returns plain Python values.
+hyperopt (2-4 s to import, through scipy.stats) is imported only where a hyperopt space is
+built: config validation and the workflow use this module too.
 """
 
 from __future__ import annotations
@@ -11,9 +13,6 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from hyperopt import hp
-from hyperopt.fmin import space_eval
 
 Value = int | float | str
 
@@ -40,6 +39,8 @@ class Param:
         return self.low <= float(value) <= self.high
 
     def to_hyperopt(self) -> Any:
+        from hyperopt import hp
+
         if self.kind == "choice":
             return hp.choice(self.name, list(self.values))
         assert self.low is not None and self.high is not None
@@ -125,6 +126,8 @@ class SearchSpace:
         self, space: Mapping[str, Any], hp_vals: Mapping[str, Any]
     ) -> dict[str, Value]:
         """The reference decoding through hyperopt itself (for tests)."""
+        from hyperopt.fmin import space_eval
+
         raw = space_eval(dict(space), {k: _scalar(v) for k, v in hp_vals.items()})
         return {k: self.params[k].cast(v) for k, v in raw.items()}
 

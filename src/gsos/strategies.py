@@ -9,71 +9,15 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from gsos.groups import Group, check_partition, group_iterations, split_iterations
 from gsos.space import SearchSpace, Value
 from gsos.tpe import OBSERVED, TPESettings, run_tpe
 
 STRATEGIES = ("gsos", "simultaneous")
-
-
-@dataclass(frozen=True)
-class Group:
-    name: str
-    params: tuple[str, ...]
-    iterations: int
-
-
-def split_iterations(total: int, shares: Sequence[float]) -> list[int]:
-    """Largest-remainder split of ``total`` by ``shares``: sums exactly to ``total``."""
-    if total < len(shares):
-        raise ValueError(f"{total} iterations cannot give each of {len(shares)} groups one")
-    weights = np.asarray(shares, dtype=float)
-    exact = total * weights / weights.sum()
-    counts = np.floor(exact).astype(int)
-    for i in np.argsort(-(exact - counts), kind="stable")[: total - counts.sum()]:
-        counts[i] += 1
-    for i, c in enumerate(counts):  # every group gets at least one iteration
-        if c == 0:
-            j = int(np.argmax(counts))
-            counts[j] -= 1
-            counts[i] = 1
-    return [int(c) for c in counts]
-
-
-def group_iterations(total: int, groups: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Each group's budget: explicit ``iterations`` (must add up to ``total``) or ``share``."""
-    explicit = [g.get("iterations") for g in groups]
-    if all(n is None for n in explicit):
-        return split_iterations(total, [g["share"] for g in groups])
-    if any(n is None for n in explicit):
-        raise ValueError("give every group 'iterations' or every group 'share', not a mix")
-    if sum(explicit) != total:
-        raise ValueError(
-            f"the groups' iterations {explicit} add up to {sum(explicit)}, "
-            f"but hpo.iterations is {total}; make them equal"
-        )
-    return [int(n) for n in explicit]
-
-
-def check_partition(space: SearchSpace, groups: Sequence[Sequence[str]]) -> None:
-    """Groups must cover every hyperparameter exactly once."""
-    seen: dict[str, int] = {}
-    for gi, names in enumerate(groups):
-        for n in names:
-            if n not in space.params:
-                raise ValueError(f"group {gi + 1} names {n!r}, which is not in search_space")
-            if n in seen:
-                raise ValueError(
-                    f"{n!r} is in group {seen[n] + 1} and group {gi + 1}; each belongs to one"
-                )
-            seen[n] = gi
-    missing = [n for n in space.names if n not in seen]
-    if missing:
-        raise ValueError(f"no group holds {missing}; every hyperparameter must be in one group")
 
 
 def build_groups(
@@ -83,7 +27,7 @@ def build_groups(
         return [Group("all", tuple(space.names), iterations)]
     if strategy != "gsos":
         raise ValueError(f"strategy must be one of {STRATEGIES}, not {strategy!r}")
-    check_partition(space, [g["params"] for g in gsos_groups])
+    check_partition(space.names, [g["params"] for g in gsos_groups])
     counts = group_iterations(iterations, gsos_groups)
     return [
         Group(g["name"], tuple(g["params"]), c) for g, c in zip(gsos_groups, counts, strict=True)

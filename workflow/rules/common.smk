@@ -32,6 +32,21 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+def check_device_here():
+    """device: cuda on a machine with no GPU fails every HPO job minutes in; say so at once.
+
+    Only when jobs run on this machine: a cluster's login node often has no GPU while its
+    compute nodes do (there, each HPO job checks for itself before loading any data).
+    """
+    from gsos.gpus import gpu_visible
+
+    if config["device"] == "cuda" and workflow.local_exec and not gpu_visible():
+        raise WorkflowError(
+            "device: cuda, but this machine shows no GPU (no nvidia-smi GPU, no /dev/nvidia*); "
+            "set device: cpu or auto in the config, or run where the GPUs are"
+        )
+
+
 def as_json(value):
     """Settings travel to the CLI as JSON params, so a changed setting reruns its jobs."""
     return json.dumps(value, sort_keys=True)
@@ -39,6 +54,17 @@ def as_json(value):
 
 def dataset_settings(wildcards):
     return as_json(config["datasets"][wildcards.dataset])
+
+
+def folder_content(wildcards):
+    """A folder dataset's content (names, sizes, times of its visible files) as a rerun
+    trigger: editing the folder prepares it again; other kinds have nothing to watch here."""
+    from gsos.folders import fingerprint
+
+    source = config["datasets"][wildcards.dataset]["source"]
+    if source["kind"] != "folder":
+        return ""
+    return fingerprint(source["path"], source.get("test_path"))
 
 
 def download_record(wildcards):

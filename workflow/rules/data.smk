@@ -14,8 +14,8 @@ rule download:
     log:
         "logs/download/{dataset}.log",
     shell:
-        "python -m gsos download --name {wildcards.dataset} --settings {params.settings:q}"
-        " --out {output} 2> {log}"
+        "python -m gsos --log {log} download --name {wildcards.dataset} --settings {params.settings:q}"
+        " --out {output}"
 
 
 rule prepare_data:
@@ -26,6 +26,7 @@ rule prepare_data:
         manifest="results/data/{dataset}/manifest.json",
     params:
         settings=dataset_settings,
+        content=folder_content,
         download=lambda wc, input: f"--download {input.download}" if "download" in input.keys() else "",
     threads: 1
     conda:
@@ -33,8 +34,8 @@ rule prepare_data:
     log:
         "logs/prepare_data/{dataset}.log",
     shell:
-        "python -m gsos prepare --name {wildcards.dataset} --settings {params.settings:q}"
-        " --data {output.data} --manifest {output.manifest} {params.download} 2> {log}"
+        "python -m gsos --log {log} prepare --name {wildcards.dataset} --settings {params.settings:q}"
+        " --data {output.data} --manifest {output.manifest} {params.download}"
 
 
 rule groups:
@@ -48,4 +49,4 @@ rule groups:
     log:
         "logs/groups.log",
     shell:
-        "python -m gsos groups --settings {params.settings:q} --out {output} 2> {log}"
+        "python -m gsos --log {log} groups --settings {params.settings:q} --out {output}"

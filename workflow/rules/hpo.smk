@@ -16,8 +16,8 @@ rule hpo:
     log:
         "logs/hpo/{dataset}/{strategy}/seed{seed}.log",
     shell:
-        "python -m gsos hpo --dataset {wildcards.dataset} --strategy {wildcards.strategy}"
+        "python -m gsos --log {log} hpo --dataset {wildcards.dataset} --strategy {wildcards.strategy}"
         " --seed {wildcards.seed} --settings {params.settings:q} --groups {input.groups}"
         " --data {input.data} --manifest {input.manifest} --records {output.records}"
         " --summary {output.summary} --threads {threads}"
-        " --jobs-per-gpu {resources.jobs_per_gpu} 2> {log}"
+        " --jobs-per-gpu {resources.jobs_per_gpu}"

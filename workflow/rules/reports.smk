@@ -9,7 +9,7 @@ rule tables:
     log:
         "logs/tables.log",
     shell:
-        "python -m gsos tables --records {input} --outdir reports 2> {log}"
+        "python -m gsos --log {log} tables --records {input} --outdir reports"
 
 
 rule table5:
@@ -25,7 +25,7 @@ rule table5:
     log:
         "logs/table5.log",
     shell:
-        "python -m gsos table5 --settings {params.settings:q} --out reports/table5.csv 2> {log}"
+        "python -m gsos --log {log} table5 --settings {params.settings:q} --out reports/table5.csv"
 
 
 rule importance:
@@ -42,8 +42,8 @@ rule importance:
     log:
         "logs/importance.log",
     shell:
-        "python -m gsos importance --records {input.records} --settings {params.settings:q}"
-        " --groups {input.groups} --out reports/importance.csv 2> {log}"
+        "python -m gsos --log {log} importance --records {input.records} --settings {params.settings:q}"
+        " --groups {input.groups} --out reports/importance.csv"
 
 
 rule figure1:
@@ -59,8 +59,8 @@ rule figure1:
     log:
         "logs/figure1.log",
     shell:
-        "python -m gsos figure1 --groups {input.groups} --importance {input.importance}"
-        " --out {output.png} 2> {log}"
+        "python -m gsos --log {log} figure1 --groups {input.groups} --importance {input.importance}"
+        " --out {output.png}"
 
 
 rule figure2:
@@ -79,5 +79,5 @@ rule figure2:
     log:
         "logs/figure2.log",
     shell:
-        "python -m gsos figure2 --records {input} --out {output.png}"
-        " --convergence {output.convergence} 2> {log}"
+        "python -m gsos --log {log} figure2 --records {input} --out {output.png}"
+        " --convergence {output.convergence}"
