@@ -1,15 +1,10 @@
-# GSOS: grouped sequential vs simultaneous TPE for CNN hyperparameters, end to end.
-# Default: the embedded digits on CPU. Paper protocol: --configfile config/paper.yaml
+# GSOS: grouped sequential vs simultaneous TPE, and every other strategy of the source
+# documents, for CNN hyperparameters, end to end. The defaults (config/config.yaml, always
+# loaded first) run on the embedded digits on a CPU; the paper's protocol is
+# --configfile config/paper.yaml. workflow/rules/common.smk says how configs are layered.
 from snakemake.utils import min_version
 
 min_version("9.0")
-
-
-# A --configfile given on the command line replaces the default whole (no merge), so that
-# config/paper.yaml does not inherit the digits dataset.
-if not workflow.overwrite_configfiles:
-
-    configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -175,9 +175,9 @@ def tpe_overhead(cfg: dict, iterations: int, repeats: int) -> pd.DataFrame:
 
     from hyperopt import STATUS_OK, Trials, fmin, tpe
 
-    from gsos.records import RecordWriter
-    from gsos.strategies import Group, run_strategy
-    from gsos.tpe import TPESettings
+    from gsos.optimizers.base import Budget, View
+    from gsos.optimizers.hyperopt_search import HyperoptSearch, TPESettings
+    from gsos.runner import Runner
 
     space = SearchSpace.from_config(cfg["search_space"])
     n_startup = int(cfg["tpe"]["n_startup_jobs"])
@@ -186,26 +186,34 @@ def tpe_overhead(cfg: dict, iterations: int, repeats: int) -> pd.DataFrame:
         return 1 / (1 + abs(np.log10(p["lr"]) + 3)) - p["dropout_rate"] / 10
 
     def run_ours(r: int) -> float:
+        """The runner as an HPO job drives it: records written and fsynced."""
         with tempfile.TemporaryDirectory() as tmp:
-            writer = RecordWriter(Path(tmp) / "records.jsonl")
             spent = 0.0
 
-            def train(params, seed):
+            def evaluate(ev, trial_seed, resume, save):
                 nonlocal spent
                 t = time.process_time()
-                out = {"status": "ok", "val_accuracy": accuracy(params), "test_accuracy": 0.0}
+                out = {"status": "ok", "val_accuracy": accuracy(ev.params), "test_accuracy": 0.0}
                 spent += time.process_time() - t
                 return out
 
             t0 = time.process_time()
-            for rec in run_strategy(
-                space,
-                [Group("all", tuple(space.names), iterations)],
+            search = HyperoptSearch(
+                View.of(space),
                 r,
-                train,
+                Budget(evaluations=iterations),
+                "tpe",
                 TPESettings(n_startup_jobs=n_startup),
-            ):
-                writer.append(rec)
+            )
+            Runner(
+                search,
+                evaluate,
+                Path(tmp) / "records.jsonl",
+                seed=r,
+                n_train=1,
+                base_record={"run_key": "bench"},
+                log=lambda m: None,
+            ).run()
             return time.process_time() - t0 - spent
 
     def run_fmin(r: int) -> float:

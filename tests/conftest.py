@@ -20,14 +20,22 @@ def load_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+def layered(*files: Path) -> dict:
+    """A config as the workflow sees it: the defaults, then each file over them."""
+    from gsos.config import load_config, load_schema
+
+    schema = load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    return load_config(ROOT / "config" / "config.yaml", files, None, schema)
+
+
 @pytest.fixture(scope="session")
 def default_config() -> dict:
-    return load_yaml(ROOT / "config" / "config.yaml")
+    return layered()
 
 
 @pytest.fixture(scope="session")
 def paper_config() -> dict:
-    return load_yaml(ROOT / "config" / "paper.yaml")
+    return layered(ROOT / "config" / "paper.yaml")
 
 
 @pytest.fixture(scope="session")
@@ -69,9 +77,10 @@ def snakemake(*args, cwd: Path, timeout=600, env=None) -> subprocess.CompletedPr
 
 def tiny_config(default_config: dict) -> dict:
     cfg = copy.deepcopy(default_config)
+    del cfg["experiment"]  # named after the file it is written to
     cfg["run"]["seeds"] = [0, 1]
     cfg["datasets"]["digits"]["image_size"] = 8
-    cfg["search_space"]["epoch"] = {"type": "int", "low": 1, "high": 2, "default": 1}
+    cfg["search_space"]["epoch"] = {"type": "int", "low": 1, "high": 3, "default": 1}
     cfg["hpo"]["iterations"] = 6
     cfg["tpe"]["n_startup_jobs"] = 2
     cfg["model"]["base_filters"] = 4
@@ -88,8 +97,12 @@ def tiny_config(default_config: dict) -> dict:
 @pytest.fixture(scope="session")
 def workflow_run(tmp_path_factory, default_config):
     """The real workflow, run once by the real Snakemake on a tiny config."""
+    from gsos.optimizers.registry import STRATEGIES
+
     work = tmp_path_factory.mktemp("wf")
-    (work / "tiny.yaml").write_text(yaml.safe_dump(tiny_config(default_config)))
+    cfg = tiny_config(default_config)
+    cfg["run"]["strategies"] = list(STRATEGIES)
+    (work / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     run = snakemake("--configfile", "tiny.yaml", "--cores", "2", cwd=work)
     assert run.returncode == 0, run.stderr[-4000:]
     return work
@@ -98,10 +111,10 @@ def workflow_run(tmp_path_factory, default_config):
 @pytest.fixture(scope="session")
 def report_html(workflow_run) -> Path:
     run = snakemake(
-        "--configfile", "tiny.yaml", "--report", "reports/report.html", cwd=workflow_run
+        "--configfile", "tiny.yaml", "--report", "reports/tiny/report.html", cwd=workflow_run
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    return workflow_run / "reports" / "report.html"
+    return workflow_run / "reports" / "tiny" / "report.html"
 
 
 TIMING = ("elapsed_seconds", "suggest_seconds", "eval_seconds", "train_seconds")
@@ -131,19 +144,22 @@ def tiny_hpo_settings(default_config, iterations=8, n_startup_jobs=3, **over):
 
 def run_digits_hpo(tmp_path, digits_files, settings, name, strategy="gsos", seed=3):
     """One real HPO run on the prepared digits; returns its summary."""
+    from gsos.groups import build_groups
     from gsos.hpo import run_hpo
-    from gsos.strategies import build_groups
+    from gsos.optimizers.registry import strategy as registered
 
-    space = SearchSpace.from_config(settings["search_space"])
-    groups = build_groups(
-        strategy, space, settings["hpo"]["iterations"], settings["gsos"]["groups"]
-    )
+    spec = settings.get("gsos", {}).get("groups", [])
+    grouped = registered(strategy).grouped
+    groups = build_groups(list(settings["search_space"]), settings["hpo"]["iterations"], spec)
+    shares = [g.get("share") for g in spec]
     return run_hpo(
         dataset="digits",
         strategy=strategy,
         seed=seed,
         settings=settings,
-        groups=groups,
+        groups=groups if grouped else [],
+        shares=shares if grouped and None not in shares else None,
+        cost_epochs=settings.get("cost_epochs"),
         data_path=digits_files[0],
         manifest_path=digits_files[1],
         records_path=tmp_path / f"{name}.jsonl",

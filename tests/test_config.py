@@ -1,28 +1,123 @@
 import copy
 
 import pytest
+import yaml
 from conftest import ROOT
 
-from gsos.config import ConfigError, load_schema, validate_config
+from gsos.config import (
+    ConfigError,
+    Layer,
+    experiment_name,
+    load_config,
+    load_schema,
+    typed,
+    validate_config,
+)
 
 SCHEMA = load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+DEFAULTS = ROOT / "config" / "config.yaml"
 
 
 def test_shipped_configs_are_valid(default_config, paper_config):
+    """The defaults run the paper's protocol shape; the paper overlay its datasets."""
     cfg = validate_config(default_config, SCHEMA)
-    assert cfg["tpe"]["n_startup_jobs"] == 5
+    assert cfg["experiment"] == "default" and len(cfg["run"]["seeds"]) == 5
+    assert cfg["hpo"]["iterations"] == 100 and cfg["tpe"]["n_startup_jobs"] == 15
+    assert [g["share"] for g in cfg["gsos"]["groups"]] == [4, 3, 3]
+    assert {"gsos", "simultaneous", "random", "hyperband"} <= set(cfg["run"]["strategies"])
     paper = validate_config(paper_config, SCHEMA)
+    assert paper["experiment"] == "paper"
     assert paper["hpo"]["iterations"] == 100 and paper["tpe"]["n_startup_jobs"] == 15
     assert len(paper["run"]["seeds"]) == 5 and len(paper["run"]["datasets"]) == 6
-    assert [g["share"] for g in paper["gsos"]["groups"]] == [4, 3, 3]
+    assert paper["search_space"]["epoch"] == {"type": "int", "low": 10, "high": 100, "default": 10}
+    assert paper["search_space"]["lr"] == cfg["search_space"]["lr"]  # inherited, not restated
 
 
-def test_defaults_are_filled(default_config):
-    cfg = copy.deepcopy(default_config)
-    del cfg["tpe"], cfg["run"]["seeds"]
-    out = validate_config(cfg, SCHEMA)
-    assert out["tpe"] == {"n_startup_jobs": 15, "gamma": 0.25, "n_ei_candidates": 24}
-    assert out["run"]["seeds"] == [0, 1, 2, 3, 4]
+def test_every_default_is_declared_once():
+    """config/config.yaml holds every default; the schema declares none of them again (only
+    the defaults inside a dataset entry, which a user writes from scratch)."""
+
+    def defaults_outside_datasets(node, path=""):
+        if isinstance(node, dict):
+            if "default" in node and path and not path.startswith(".properties.datasets"):
+                yield path
+            for k, v in node.items():
+                if k != "default":
+                    yield from defaults_outside_datasets(v, f"{path}.{k}")
+
+    found = [p for p in defaults_outside_datasets(SCHEMA) if "search_space" not in p]
+    assert found == []
+    assert validate_config(yaml.safe_load(DEFAULTS.read_text()), SCHEMA)  # complete as it is
+
+
+def test_a_users_file_holds_only_what_differs(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        "run: {datasets: [pets]}\n"
+        "datasets:\n  pets:\n    source: {kind: folder, path: /data/pets}\n"
+        "    image_size: 32\n    channels: 3\n"
+        "tpe: {gamma: 0.3}\n"
+    )
+    cfg = load_config(DEFAULTS, [mine], None, SCHEMA)
+    assert cfg["experiment"] == "mine"  # named after the file
+    assert cfg["run"]["datasets"] == ["pets"]  # a list replaces
+    assert cfg["run"]["seeds"] == [0, 1, 2, 3, 4]  # the rest of the mapping stays
+    assert cfg["tpe"] == {"n_startup_jobs": 15, "gamma": 0.3, "n_ei_candidates": 24}
+    assert cfg["datasets"]["pets"]["split"] == {"validation": 0.2, "test": 0.2, "seed": 0}
+    paper_and_mine = load_config(DEFAULTS, [ROOT / "config" / "paper.yaml", mine], None, SCHEMA)
+    assert paper_and_mine["experiment"] == "mine"
+    assert paper_and_mine["search_space"]["epoch"]["high"] == 100  # the paper's protocol
+
+
+def test_command_line_values_are_typed_and_nest():
+    # what Snakemake hands over for --config hpo='{iterations: 10}' device=cpu ...
+    cli = {"hpo": {"iterations": "10"}, "tpe": {"gamma": "2.5e-1"}, "training": {"fast_path": "on"}}
+    assert typed(cli) == {
+        "hpo": {"iterations": 10},
+        "tpe": {"gamma": 0.25},
+        "training": {"fast_path": "on"},
+    }
+    cfg = load_config(DEFAULTS, [], cli, SCHEMA)
+    assert cfg["hpo"] == {"iterations": 10, "cost": "match"}
+    assert cfg["training"]["fast_path"] == "on"
+
+
+def test_the_experiment_is_named_by_the_last_file_unless_set():
+    base = Layer("config/config.yaml", {"experiment": "default"})
+    assert experiment_name([base]) == "default"
+    assert experiment_name([base, Layer("a/paper.yaml", {"experiment": "paper"})]) == "paper"
+    assert (
+        experiment_name([base, Layer("p.yaml", {"experiment": "paper"}), Layer("x/m.yaml", {})])
+        == "m"
+    )
+    assert (
+        experiment_name([base, Layer("m.yaml", {}), Layer("--config", {"experiment": "e"})]) == "e"
+    )
+
+
+def test_problems_say_which_file_set_the_key(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("hpo: {iterations: lots}\ndevice: tpu\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(DEFAULTS, [mine], {"tpe": {"gamma": "7"}}, SCHEMA)
+    msg = str(err.value)
+    line = next(x for x in msg.splitlines() if "hpo.iterations" in x)
+    assert "'lots' is not of type 'integer'" in line and line.endswith(f"[set in {mine}]")
+    assert "device: 'tpu' is not one of" in msg and msg.count(f"[set in {mine}]") == 2
+    assert "tpe.gamma: 7 is greater than or equal to the maximum of 1" in msg
+    assert "[set in --config]" in msg
+
+
+def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run:\n  datasets: [digits\n  seeds: [0]\n")
+    other = tmp_path / "other.yaml"
+    other.write_text("device: [cpu\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(DEFAULTS, [bad, other], None, SCHEMA)
+    msg = str(err.value)
+    assert f"{bad}:3:" in msg and "YAML syntax error" in msg
+    assert f"{other}:" in msg  # every broken file, not only the first
 
 
 def broken(default_config, edit):
@@ -44,8 +139,8 @@ def test_errors_name_the_key_to_fix(default_config):
     assert "gsos.groups" in msg and "kernel" in msg
     msg = broken(default_config, lambda c: c["run"].update(datasets=["mnist"]))
     assert "run.datasets: 'mnist' is not defined" in msg
-    msg = broken(default_config, lambda c: c["run"].update(strategies=["random"]))
-    assert "run.strategies.0" in msg
+    msg = broken(default_config, lambda c: c["run"].update(strategies=["bayes"]))
+    assert "run.strategies.0: 'bayes' is not one of ['gsos', 'simultaneous'" in msg
 
 
 def test_all_problems_reported_together(default_config):
@@ -66,11 +161,11 @@ def test_explicit_group_iterations_must_add_up(default_config):
 
         return edit
 
-    msg = broken(default_config, explicit([10, 7, 6]))
-    assert "add up to 23, but hpo.iterations is 24" in msg
+    msg = broken(default_config, explicit([40, 30, 29]))
+    assert "add up to 99, but hpo.iterations is 100" in msg
     cfg = copy.deepcopy(default_config)
-    explicit([12, 6, 6])(cfg)
-    assert validate_config(cfg, SCHEMA)["gsos"]["groups"][0]["iterations"] == 12
+    explicit([50, 25, 25])(cfg)
+    assert validate_config(cfg, SCHEMA)["gsos"]["groups"][0]["iterations"] == 50
 
 
 def test_a_group_with_neither_share_nor_iterations_is_refused(default_config):

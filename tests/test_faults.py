@@ -51,8 +51,9 @@ def test_diverging_trials_are_recorded_and_the_run_goes_on(tmp_path, digits_file
 OOM_SCRIPT = textwrap.dedent("""
     import json, resource, sys, torch
     from gsos.data import DeviceData
-    from gsos.hpo import make_trainer
+    from gsos.hpo import make_evaluator
     from gsos.model import Architecture
+    from gsos.optimizers.base import Evaluation
     from gsos.train import TrainSettings
 
     x = {s: torch.randint(0, 255, (64, 1, 32, 32), dtype=torch.uint8) for s in ("train", "val")}
@@ -62,13 +63,15 @@ OOM_SCRIPT = textwrap.dedent("""
     data = DeviceData(x=x, y=y, mean=zero, std=one, n_classes=3)
     small = dict(num_conv_layers=2, lr=0.01, dropout_rate=0.0, optimizer="adam", epoch=1, stride=1,
                  padding="same", kernel=3, num_fc_units=64, batch_size=32)
-    wide = make_trainer(data, TrainSettings(arch=Architecture(base_filters=512, max_filters=512)))
-    narrow = make_trainer(data, TrainSettings(arch=Architecture(base_filters=4)))
-    out = [wide(small, 0)]
+    wide = make_evaluator(data, TrainSettings(arch=Architecture(base_filters=512, max_filters=512)))
+    narrow = make_evaluator(data, TrainSettings(arch=Architecture(base_filters=4)))
+    def run(evaluate, params, seed):
+        return evaluate(Evaluation(params=params, budget=1), seed, None, None)
+    out = [run(wide, small, 0)]
     vmdata_kb = int(open("/proc/self/status").read().split("VmData:")[1].split()[0])
     cap = vmdata_kb * 1024 + 300 * 2**20
     resource.setrlimit(resource.RLIMIT_DATA, (cap, resource.RLIM_INFINITY))
-    out += [wide({**small, "num_fc_units": 256}, 1), narrow(small, 2)]
+    out += [run(wide, {**small, "num_fc_units": 256}, 1), run(narrow, small, 2)]
     print(json.dumps([{"status": o["status"], "error": o["error"]} for o in out]))
 """)
 
@@ -94,13 +97,11 @@ KILLER = textwrap.dedent("""
     from gsos.hpo import run_hpo
     from gsos.train import warm_up
     from gsos.records import read_records
-    from gsos.space import SearchSpace
-    from gsos.strategies import build_groups
+    from gsos.groups import build_groups
 
     args = json.loads(sys.argv[1])
     s = args["settings"]
-    groups = build_groups("gsos", SearchSpace.from_config(s["search_space"]),
-                          s["hpo"]["iterations"], s["gsos"]["groups"])
+    groups = build_groups(list(s["search_space"]), s["hpo"]["iterations"], s["gsos"]["groups"])
     out = Path(args["out"])
     # warm torch up once, single-threaded (fork-safe), so children start training at once
     torch.set_num_threads(1)
@@ -108,8 +109,9 @@ KILLER = textwrap.dedent("""
 
     def child():
         run_hpo(dataset="digits", strategy="gsos", seed=3, settings=s, groups=groups,
-                data_path=Path(args["data"]), manifest_path=Path(args["manifest"]),
-                records_path=out / "killed.jsonl", summary_path=out / "killed.json")
+                shares=[g["share"] for g in s["gsos"]["groups"]], data_path=Path(args["data"]),
+                manifest_path=Path(args["manifest"]), records_path=out / "killed.jsonl",
+                summary_path=out / "killed.json")
 
     rng = random.Random(args["rng"])
     partial = out / "killed.journal.jsonl"
@@ -202,11 +204,11 @@ def test_a_kill_right_after_the_records_are_in_place_costs_no_training(tmp_path,
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(KILL_AFTER_RENAME)
-    target = "results/runs/digits/gsos/seed0/records.jsonl"
+    target = "results/c/runs/digits/gsos/seed0/records.jsonl"
     env = {"PYTHONPATH": str(hook), "GSOS_TEST_KILL_AFTER_REPLACE": target}
     killed = snakemake("--configfile", "c.yaml", "--cores", "1", target, cwd=tmp_path, env=env)
     assert killed.returncode != 0
-    log = tmp_path / "logs/hpo/digits/gsos/seed0.log"
+    log = tmp_path / "logs/c/hpo/digits/gsos/seed0.log"
     assert "iteration 6" in log.read_text() or "6/6" in log.read_text()
     rerun = snakemake(
         "--configfile", "c.yaml", "--cores", "1", "--rerun-incomplete", target, cwd=tmp_path

@@ -66,25 +66,25 @@ def _settings(iterations: int) -> dict:
     }
 
 
-def synthetic_records(strategy: str) -> list[dict]:
+def synthetic_records(strategy: str, work: Path | None = None) -> list[dict]:
     """30 iterations of the strategy on the synthetic objective, seed 11."""
-    from gsos.space import SearchSpace
-    from gsos.strategies import build_groups, run_strategy
-    from gsos.tpe import TPESettings
+    import tempfile
 
-    space = SearchSpace.from_config(SPACE)
-    groups = build_groups(strategy, space, 30, GROUPS)
-    records = run_strategy(space, groups, 11, synthetic_outcome, TPESettings(n_startup_jobs=3))
-    return stripped(json.loads(json.dumps(list(records))))
+    from synthetic import run_synthetic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        records = run_synthetic(
+            strategy, _settings(30), 11, Path(work or tmp), synthetic_outcome, GROUPS
+        )
+    return stripped(records)
 
 
 def real_records(strategy: str, work: Path) -> list[dict]:
     """10 iterations of a real run on the digits at 8x8 (1-2 epochs, 4 base filters), seed 5."""
     from gsos.data import prepare_dataset, save_prepared
+    from gsos.groups import build_groups
     from gsos.hpo import run_hpo
     from gsos.records import read_records
-    from gsos.space import SearchSpace
-    from gsos.strategies import build_groups
 
     work.mkdir(parents=True, exist_ok=True)
     tensors, manifest = prepare_dataset(
@@ -92,13 +92,14 @@ def real_records(strategy: str, work: Path) -> list[dict]:
     )
     save_prepared(work / "data.pt", work / "manifest.json", tensors, manifest)
     settings = _settings(10)
-    groups = build_groups(strategy, SearchSpace.from_config(SPACE), 10, GROUPS)
+    groups = build_groups(list(SPACE), 10, GROUPS) if strategy == "gsos" else []
     run_hpo(
         dataset="digits",
         strategy=strategy,
         seed=5,
         settings=settings,
         groups=groups,
+        shares=[g["share"] for g in GROUPS] if groups else None,
         data_path=work / "data.pt",
         manifest_path=work / "manifest.json",
         records_path=work / f"{strategy}.jsonl",

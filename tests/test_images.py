@@ -198,9 +198,17 @@ def test_duplicate_arrays_are_found_in_any_dataset():
     imgs[7] = imgs[3]  # same label (3 and 7 are both odd)
     imgs[8] = imgs[5]  # 8 is even, 5 odd: a conflict
     t, m = prepare_arrays(
-        imgs, labels, ["even", "odd"], name="arr", image_size=5, channels=1,
-        val_fraction=0.2, test_fraction=0.2, split_seed=0, source={},
-    )  # fmt: skip
+        imgs,
+        labels,
+        ["even", "odd"],
+        name="arr",
+        image_size=5,
+        channels=1,
+        val_fraction=0.2,
+        test_fraction=0.2,
+        split_seed=0,
+        source={},
+    )
     reasons = {d["item"]: d["reason"] for d in m["duplicates"]["items"]}
     assert reasons == {
         "image 7": "duplicate of image 3",

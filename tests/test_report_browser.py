@@ -10,7 +10,7 @@ import time
 
 import pytest
 from PIL import Image
-from test_workflow import FIGURES, TABLES
+from test_workflow import EXP, FIGURES, TABLES
 
 
 def ensure_chromium() -> None:
@@ -100,7 +100,7 @@ def test_every_table_is_shown_as_an_html_table(browser, report_html):
     from selenium.webdriver.common.by import By
 
     for table in TABLES:
-        show(browser, report_html, "Tables", f"reports/{table}.html")
+        show(browser, report_html, "Tables", f"reports/{EXP}/{table}.html")
         frame = wait_for(lambda: browser.find_elements(By.TAG_NAME, "iframe"))
         assert frame, table
         frame = frame[0]
@@ -117,7 +117,7 @@ def test_every_figure_is_shown_and_not_blank(browser, report_html):
     from selenium.webdriver.common.by import By
 
     for figure in FIGURES:
-        show(browser, report_html, "Figures", f"reports/{figure}.png")
+        show(browser, report_html, "Figures", f"reports/{EXP}/{figure}.png")
         img = wait_for(
             lambda: [
                 i

@@ -1,7 +1,11 @@
-import pytest
+"""GSOS (paper Algorithm 2) and simultaneous TPE, driven by the real runner on a stand-in
+objective, so that the strategy logic is checked exactly."""
 
-from gsos.strategies import build_groups, check_partition, run_strategy, split_iterations
-from gsos.tpe import TPESettings
+import pytest
+from synthetic import run_synthetic
+
+from gsos.groups import build_groups, check_partition, split_iterations
+from gsos.records import read_records
 
 GROUPS = [
     {"name": "G1", "params": ["num_conv_layers", "lr", "dropout_rate"], "share": 4},
@@ -15,21 +19,36 @@ GROUPS = [
 
 
 def fake_accuracy(params):
-    """A deterministic stand-in for training, so the strategy logic is checked exactly."""
     score = 1.0 - abs(params["lr"] - 0.01) - params["dropout_rate"] / 10
     score -= 0.05 * (params["optimizer"] != "adam") + 0.001 * params["epoch"]
     score -= 0.01 * (params["kernel"] != 5) + params["batch_size"] / 10_000
     return max(score, 0.0)
 
 
-def train(params, trial_seed):
+def objective(params, trial_seed):
     acc = fake_accuracy(params)
+    return {"status": "ok", "val_accuracy": acc, "test_accuracy": acc - 0.01}
+
+
+def settings(paper_config, iterations, n_startup_jobs=3):
     return {
-        "status": "ok",
-        "val_accuracy": acc,
-        "test_accuracy": acc - 0.01,
-        "trial_seed": trial_seed,
+        "search_space": paper_config["search_space"],
+        "hpo": {"iterations": iterations},
+        "tpe": {"n_startup_jobs": n_startup_jobs},
+        "gsos": {"groups": GROUPS},
     }
+
+
+def run(paper_config, strategy, iterations, seed, tmp_path, name="r"):
+    return run_synthetic(
+        strategy,
+        settings(paper_config, iterations),
+        seed,
+        tmp_path,
+        objective,
+        GROUPS,
+        records_name=name,
+    )
 
 
 @pytest.mark.parametrize(
@@ -52,20 +71,22 @@ def test_split_needs_one_iteration_per_group():
 
 
 def test_partition_errors_name_the_parameter(paper_space):
+    names = paper_space.names
     with pytest.raises(ValueError, match="'lr' is in group 1 and group 2"):
-        check_partition(paper_space.names, [["lr"], ["lr"]])
+        check_partition(names, [["lr"], ["lr"]])
     with pytest.raises(ValueError, match="no group holds"):
-        check_partition(paper_space.names, [["lr"]])
+        check_partition(names, [["lr"]])
     with pytest.raises(ValueError, match="'momentum'"):
-        check_partition(paper_space.names, [["momentum"], paper_space.names])
+        check_partition(names, [["momentum"], names])
 
 
-def test_gsos_follows_algorithm_2(paper_space):
-    groups = build_groups("gsos", paper_space, 20, GROUPS)
+def test_gsos_follows_algorithm_2(paper_space, paper_config, tmp_path):
+    groups = build_groups(paper_space.names, 20, GROUPS)
     assert [g.iterations for g in groups] == [8, 6, 6]
-    records = list(run_strategy(paper_space, groups, 0, train, TPESettings(n_startup_jobs=3)))
+    records = run(paper_config, "gsos", 20, 0, tmp_path)
     assert [r["iteration"] for r in records] == list(range(1, 21))
     assert [r["group"] for r in records] == ["G1"] * 8 + ["G2"] * 6 + ["G3"] * 6
+    assert [r["group_iteration"] for r in records[8:14]] == list(range(1, 7))
     defaults = paper_space.defaults()
     current = dict(defaults)
     for g in groups:
@@ -80,48 +101,50 @@ def test_gsos_follows_algorithm_2(paper_space):
     assert all(r["params"]["optimizer"] == defaults["optimizer"] for r in records[:8])
 
 
-def test_each_group_has_its_own_fresh_tpe(paper_space):
-    groups = build_groups("gsos", paper_space, 20, GROUPS)
-    records = list(run_strategy(paper_space, groups, 0, train, TPESettings(n_startup_jobs=3)))
-    seeds = {r["trial_seed"] for r in records}
-    assert len(seeds) == 20  # every trial trains with its own seed
-    other = list(run_strategy(paper_space, groups, 1, train, TPESettings(n_startup_jobs=3)))
+def test_each_group_has_its_own_fresh_tpe(paper_config, tmp_path):
+    records = run(paper_config, "gsos", 20, 0, tmp_path, "a")
+    assert len({r["trial_seed"] for r in records}) == 20  # every trial trains with its own seed
+    other = run(paper_config, "gsos", 20, 1, tmp_path, "b")
     assert [r["params"] for r in other] != [r["params"] for r in records]
 
 
-def test_simultaneous_searches_everything_at_once(paper_space):
-    groups = build_groups("simultaneous", paper_space, 12, GROUPS)
-    assert len(groups) == 1 and set(groups[0].params) == set(paper_space.names)
-    records = list(run_strategy(paper_space, groups, 0, train, TPESettings(n_startup_jobs=3)))
+def test_simultaneous_searches_everything_at_once(paper_config, tmp_path):
+    records = run(paper_config, "simultaneous", 12, 0, tmp_path)
     assert len(records) == 12 and {r["group"] for r in records} == {"all"}
     assert len({r["params"]["batch_size"] for r in records}) > 1
     assert len({r["params"]["optimizer"] for r in records}) > 1
 
 
-def test_resume_replays_without_retraining(paper_space):
-    groups = build_groups("gsos", paper_space, 10, GROUPS)
-    settings = TPESettings(n_startup_jobs=2)
-    full = list(run_strategy(paper_space, groups, 4, train, settings))
+def test_resume_replays_without_retraining(paper_config, tmp_path):
+    full = run(paper_config, "gsos", 10, 4, tmp_path, "full")
+    journal = tmp_path / "killed.journal.jsonl"
+    lines = (tmp_path / "full.journal.jsonl").read_text().splitlines(keepends=True)
+    journal.write_text("".join(lines[:6]))  # killed after 6 iterations
     calls = []
 
-    def counting(params, seed):
-        calls.append(seed)
-        return train(params, seed)
+    def counting(params, trial_seed):
+        calls.append(trial_seed)
+        return objective(params, trial_seed)
 
-    rest = list(
-        run_strategy(
-            paper_space,
-            groups,
-            4,
-            counting,
-            settings,
-            history=full[:6],
-            clock_offset=full[5]["elapsed_seconds"],
-        )
+    resumed = run_synthetic(
+        "gsos", settings(paper_config, 10), 4, tmp_path, counting, GROUPS, records_name="killed"
     )
     assert len(calls) == 4
     strip = ("elapsed_seconds", "suggest_seconds", "eval_seconds")
-    assert [{k: v for k, v in r.items() if k not in strip} for r in rest] == [
-        {k: v for k, v in r.items() if k not in strip} for r in full[6:]
+    assert [{k: v for k, v in r.items() if k not in strip} for r in resumed] == [
+        {k: v for k, v in r.items() if k not in strip} for r in full
     ]
-    assert rest[0]["elapsed_seconds"] >= full[5]["elapsed_seconds"]
+    assert resumed[6]["elapsed_seconds"] >= full[5]["elapsed_seconds"]
+    assert read_records(journal) == resumed
+
+
+def test_a_changed_optimiser_cannot_resume_a_journal(paper_config, tmp_path):
+    from gsos.runner import ReplayMismatch
+
+    run(paper_config, "gsos", 10, 4, tmp_path, "full")
+    journal = tmp_path / "x.journal.jsonl"
+    journal.write_text((tmp_path / "full.journal.jsonl").read_text())
+    with pytest.raises(ReplayMismatch, match="iteration 1: the optimiser proposes"):
+        run_synthetic(  # another seed proposes other configurations
+            "gsos", settings(paper_config, 10), 5, tmp_path, objective, GROUPS, records_name="x"
+        )

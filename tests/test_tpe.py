@@ -4,7 +4,8 @@ from functools import partial
 import numpy as np
 from hyperopt import STATUS_OK, Trials, fmin, tpe
 
-from gsos.tpe import TPESettings, run_tpe
+from gsos.optimizers.base import Budget, Outcome, View
+from gsos.optimizers.hyperopt_search import HyperoptSearch, TPESettings
 
 NAMES = ["lr", "dropout_rate", "optimizer", "batch_size", "epoch"]
 
@@ -19,23 +20,32 @@ def loss_of(params):
     )
 
 
-def objective(params):
-    return {"status": "ok", "loss": loss_of(params)}
+def drive(optimizer, objective, n=None):
+    """Ask and tell until the budget is spent; the accuracy told is 1 - loss."""
+    out = []
+    while (ev := optimizer.ask()) is not None:
+        status, loss = objective(ev.params)
+        acc = None if loss is None else 1 - loss
+        optimizer.tell(ev, Outcome(len(out) + 1, status, acc, float(ev.budget)))
+        out.append((ev, status, loss))
+        if n is not None and len(out) == n:
+            break
+    return out
+
+
+def ok(params):
+    return "ok", loss_of(params)
+
+
+def search(space, names, n, seed, settings=None, fixed=None):
+    settings = settings or TPESettings(n_startup_jobs=5)
+    return HyperoptSearch(
+        View.of(space, names, fixed=fixed), seed, Budget(evaluations=n), "tpe", settings
+    )
 
 
 def test_runner_proposes_exactly_what_fmin_proposes(paper_space):
-    settings = TPESettings(n_startup_jobs=5)
-    ours = list(
-        run_tpe(
-            paper_space,
-            NAMES,
-            paper_space.defaults(),
-            20,
-            seed=3,
-            objective=objective,
-            settings=settings,
-        )
-    )
+    ours = drive(search(paper_space, NAMES, 20, 3), ok)
     trials = Trials()
     fmin(
         lambda p: {"loss": loss_of(p), "status": STATUS_OK},
@@ -47,54 +57,49 @@ def test_runner_proposes_exactly_what_fmin_proposes(paper_space):
         show_progressbar=False,
     )
     theirs = [{k: v[0] for k, v in t["misc"]["vals"].items()} for t in trials.trials]
-    assert [o["hp_vals"] for o in ours] == theirs
+    assert [ev.raw for ev, _, _ in ours] == theirs
     # and TPE does better than its random start on this easy objective
-    losses = [o["loss"] for o in ours]
+    losses = [loss for _, _, loss in ours]
     assert min(losses[5:]) < min(losses[:5])
 
 
 def test_fixed_parameters_are_held_and_values_are_plain(paper_space):
     fixed = {**paper_space.defaults(), "kernel": 5}
-    for out in run_tpe(paper_space, ["lr"], fixed, 4, seed=0, objective=objective):
-        assert set(out["params"]) == set(paper_space.names)
-        assert {k: v for k, v in out["params"].items() if k != "lr"} == {
+    for ev, _, _ in drive(search(paper_space, ["lr"], 4, 0, fixed=fixed), ok):
+        assert set(ev.params) == set(paper_space.names)
+        assert {k: v for k, v in ev.params.items() if k != "lr"} == {
             k: v for k, v in fixed.items() if k != "lr"
         }
-        assert type(out["params"]["lr"]) is float and set(out["hp_vals"]) == {"lr"}
-        assert out["suggest_seconds"] >= 0
+        assert type(ev.params["lr"]) is float and set(ev.raw) == {"lr"}
+        assert ev.budget == ev.params["epoch"]
 
 
-def test_resume_from_history_continues_the_same_stream(paper_space):
+def test_replay_continues_the_same_stream(paper_space):
     settings = TPESettings(n_startup_jobs=3)
-    full = list(run_tpe(paper_space, NAMES, paper_space.defaults(), 12, 9, objective, settings))
-    calls = []
-
-    def counting(params):
-        calls.append(params)
-        return objective(params)
-
-    resumed = list(
-        run_tpe(
-            paper_space, NAMES, paper_space.defaults(), 12, 9, counting, settings, history=full[:7]
-        )
-    )
-    assert len(calls) == 5  # nothing done is evaluated again
-    assert [r["hp_vals"] for r in resumed] == [r["hp_vals"] for r in full[7:]]
+    full = drive(search(paper_space, NAMES, 12, 9, settings), ok)
+    again = search(paper_space, NAMES, 12, 9, settings)
+    for i, (ev, status, loss) in enumerate(full[:7]):  # replay: ask, check, tell the record
+        asked = again.ask()
+        assert asked.params == ev.params
+        again.tell(asked, Outcome(i + 1, status, 1 - loss, float(asked.budget)))
+    rest = drive(again, ok)
+    assert [ev.raw for ev, _, _ in rest] == [ev.raw for ev, _, _ in full[7:]]
 
 
 def test_failed_trials_do_not_stop_the_loop(paper_space):
     def flaky(params):
-        if params["optimizer"] == "sgd":
-            return {"status": "fail", "loss": None}
-        return objective(params)
+        return ("fail", None) if params["optimizer"] == "sgd" else ok(params)
 
-    out = list(
-        run_tpe(
-            paper_space, NAMES, paper_space.defaults(), 10, 1, flaky, TPESettings(n_startup_jobs=3)
-        )
-    )
+    out = drive(search(paper_space, NAMES, 10, 1, TPESettings(n_startup_jobs=3)), flaky)
     assert len(out) == 10
-    assert any(o["status"] == "fail" for o in out) and any(o["status"] == "ok" for o in out)
+    assert any(s == "fail" for _, s, _ in out) and any(s == "ok" for _, s, _ in out)
+
+
+def test_random_search_is_tpes_random_start(paper_space):
+    """random draws what TPE draws before its model starts (same sampler, same seeds)."""
+    rand = drive(HyperoptSearch(View.of(paper_space), 4, Budget(evaluations=6), "random"), ok)
+    start = drive(search(paper_space, paper_space.names, 6, 4, TPESettings(n_startup_jobs=6)), ok)
+    assert [ev.params for ev, _, _ in rand] == [ev.params for ev, _, _ in start]
 
 
 def test_table5_measures_hyperopt_and_optuna_in_one_run():

@@ -58,3 +58,26 @@ def test_fast_path_gives_the_same_accuracy_as_the_plain_path_on_cpu(paper_space,
     assert abs(fast.val_accuracy - plain.val_accuracy) <= 0.03
     assert abs(fast.test_accuracy - plain.test_accuracy) <= 0.03
     assert not SETTINGS.fast(__import__("torch").device("cpu"))  # off by default on CPU
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_continuing_a_saved_state_equals_training_in_one_go(
+    paper_space, digits, tmp_path, optimizer
+):
+    """What Hyperband's promotions rely on: 2 epochs, saved, then 3 more = 5 in one go."""
+    import dataclasses
+
+    settings = dataclasses.replace(SETTINGS, sgd_momentum=0.9)
+    p = good_params(paper_space, optimizer=optimizer, dropout_rate=0.3, lr=0.01)
+    whole = train_and_evaluate({**p, "epoch": 5}, digits, seed=4, settings=settings)
+    first = train_and_evaluate(
+        {**p, "epoch": 2}, digits, seed=4, settings=settings, save=tmp_path / "s.pt"
+    )
+    rest = train_and_evaluate(
+        {**p, "epoch": 5}, digits, seed=4, settings=settings, resume=tmp_path / "s.pt"
+    )
+    assert first.epochs_run == 2 and rest.epochs_run == 3  # only the new epochs are trained
+    assert rest.sample_epochs == 3 * len(digits.y["train"])
+    for field in ("val_accuracy", "val_loss", "test_accuracy", "test_loss"):
+        assert getattr(rest, field) == getattr(whole, field), field
+    assert first.val_loss != whole.val_loss  # and the 2-epoch model was a different one

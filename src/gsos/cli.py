@@ -15,7 +15,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gsos.atomic import atomic_write_text
 
@@ -23,15 +23,23 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def _write_table(df: pd.DataFrame, csv: Path, floatfmt: str = ".4f", title: str = "") -> None:
-    """One table as CSV, Markdown, LaTeX and HTML (the report shows the HTML)."""
+def _write_table(
+    df: pd.DataFrame,
+    csv: Path,
+    floatfmt: str = ".4f",
+    title: str = "",
+    shown: pd.DataFrame | None = None,
+) -> None:
+    """One table as CSV (every number) and Markdown, LaTeX and HTML (``shown``, a compact
+    form when given; the report shows the HTML)."""
     from gsos.tables import to_html, to_latex, to_markdown
 
     csv = Path(csv)
+    shown = df if shown is None else shown
     atomic_write_text(csv, df.to_csv(index=False))
-    atomic_write_text(csv.with_suffix(".md"), to_markdown(df, floatfmt))
-    atomic_write_text(csv.with_suffix(".tex"), to_latex(df, floatfmt))
-    atomic_write_text(csv.with_suffix(".html"), to_html(df, floatfmt, title or csv.stem))
+    atomic_write_text(csv.with_suffix(".md"), to_markdown(shown, floatfmt))
+    atomic_write_text(csv.with_suffix(".tex"), to_latex(shown, floatfmt))
+    atomic_write_text(csv.with_suffix(".html"), to_html(shown, floatfmt, title or csv.stem))
 
 
 def cmd_download(a: argparse.Namespace) -> None:
@@ -58,50 +66,62 @@ def cmd_prepare(a: argparse.Namespace) -> None:
 
 
 def cmd_groups(a: argparse.Namespace) -> None:
-    from gsos.space import SearchSpace
-    from gsos.strategies import build_groups
+    from gsos.groups import build_groups
 
     s = json.loads(a.settings)
-    space = SearchSpace.from_config(s["search_space"])
-    groups = build_groups("gsos", space, int(s["hpo"]["iterations"]), s["gsos"]["groups"])
+    groups = build_groups(list(s["search_space"]), int(s["hpo"]["iterations"]), s["groups"])
     out = {
         "source": "config gsos.groups",
-        "note": s["gsos"].get("note", ""),
         "groups": [
             {**g.__dict__, "params": list(g.params), "share": c.get("share")}
-            for g, c in zip(groups, s["gsos"]["groups"], strict=True)
+            for g, c in zip(groups, s["groups"], strict=True)
         ],
     }
     atomic_write_text(a.out, json.dumps(out, indent=2) + "\n")
 
 
-def load_groups(path: Path, strategy: str, settings: dict[str, Any]) -> list:
-    from gsos.space import SearchSpace
-    from gsos.strategies import Group, build_groups
+def load_groups(path: Path | None) -> tuple[list, list[float] | None]:
+    """The groups file's groups and their shares (None when budgets were explicit)."""
+    from gsos.groups import Group
 
-    if strategy == "simultaneous":
-        space = SearchSpace.from_config(settings["search_space"])
-        return build_groups("simultaneous", space, int(settings["hpo"]["iterations"]), [])
+    if path is None:
+        return [], None
     spec = json.loads(Path(path).read_text())["groups"]
-    return [Group(g["name"], tuple(g["params"]), int(g["iterations"])) for g in spec]
+    groups = [Group(g["name"], tuple(g["params"]), int(g["iterations"])) for g in spec]
+    shares = [g.get("share") for g in spec]
+    return groups, (None if any(x is None for x in shares) else [float(x) for x in shares])
+
+
+def cost_budget(a: argparse.Namespace) -> float | None:
+    """A multi-fidelity run's training budget in full-training-set epochs."""
+    if a.match_summary is not None:
+        s = json.loads(Path(a.match_summary).read_text())
+        return float(s["sample_epochs_total"]) / float(s["n_train"])
+    return a.cost_epochs
 
 
 def cmd_hpo(a: argparse.Namespace) -> None:
     from gsos.hpo import run_hpo
 
     settings = json.loads(a.settings)
+    groups, shares = load_groups(a.groups)
     s = run_hpo(
         dataset=a.dataset,
         strategy=a.strategy,
         seed=a.seed,
         settings=settings,
-        groups=load_groups(a.groups, a.strategy, settings),
+        groups=groups,
+        shares=shares,
+        cost_epochs=cost_budget(a),
         data_path=a.data,
         manifest_path=a.manifest,
         records_path=a.records,
         summary_path=a.summary,
         threads=a.threads,
         jobs_per_gpu=a.jobs_per_gpu,
+        log=lambda m: print(m, file=sys.stderr, flush=True),
+        console=CONSOLE if a.progress else None,
+        progress_seconds=a.progress_seconds,
     )
     print(
         f"best val {s['best_val_accuracy']} (test {s['test_accuracy']}) at iteration "
@@ -173,6 +193,58 @@ def cmd_tables(a: argparse.Namespace) -> None:
         _write_table(df, out / f"{name}.csv", fmt, title)
 
 
+def cmd_strategies(a: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from gsos import compare
+    from gsos.figures import anytime, ranks_plot
+
+    runs = read_runs(a.records)
+    out = Path(a.outdir)
+    table = compare.strategies_table(runs)
+    _write_table(
+        table,
+        out / "strategies.csv",
+        ".4f",
+        "Every strategy at equal cost: final accuracy, cost, and cost to come within 1 % "
+        "of the best",
+        shown=compare.compact(table),
+    )
+    ranks = compare.ranks_table(runs)
+    _write_table(
+        ranks,
+        out / "ranks.csv",
+        ".2f",
+        "Average rank by final best validation accuracy (1 = best)",
+        shown=compare.compact(ranks, ".2f"),
+    )
+    curves = []
+    for records in runs:
+        c = compare.curve(records)
+        first = records[0]
+        curves.append(
+            c.assign(dataset=first["dataset"], strategy=first["strategy"], seed=first["seed"])
+        )
+    anytime(pd.concat(curves, ignore_index=True), out / "anytime.png")
+    ranks_plot(ranks, out / "ranks.png")
+
+
+def cmd_check_config(a: argparse.Namespace) -> None:
+    from gsos.config import load_config, load_schema
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_config(
+        a.defaults or root / "config" / "config.yaml",
+        a.files,
+        None,
+        load_schema(a.schema or root / "workflow" / "schemas" / "config.schema.yaml"),
+    )
+    print(
+        f"config ok: experiment {cfg['experiment']!r}, datasets {cfg['run']['datasets']}, "
+        f"strategies {cfg['run']['strategies']}, seeds {cfg['run']['seeds']}"
+    )
+
+
 def cmd_table5(a: argparse.Namespace) -> None:
     from gsos.tables import published
     from gsos.tpe_bench import plot_table5, table5
@@ -219,10 +291,10 @@ def cmd_figure1(a: argparse.Namespace) -> None:
     from gsos.figures import figure1
 
     spec = json.loads(Path(a.groups).read_text())
-    note = spec.get("note", "") + (
+    note = (a.note or "") + (
         " Estimates come from this project's simultaneous runs; they are not the paper's numbers."
     )
-    figure1(pd.read_csv(a.importance), spec["groups"], a.out, note)
+    figure1(pd.read_csv(a.importance), spec["groups"], a.out, note.strip())
 
 
 def cmd_figure2(a: argparse.Namespace) -> None:
@@ -279,16 +351,37 @@ def parser() -> argparse.ArgumentParser:
     for name in ("dataset", "strategy", "settings"):
         s.add_argument(f"--{name}", required=True)
     s.add_argument("--seed", type=int, required=True)
-    for name in ("groups", "data", "manifest", "records", "summary"):
+    for name in ("data", "manifest", "records", "summary"):
         s.add_argument(f"--{name}", type=Path, required=True)
+    s.add_argument("--groups", type=Path, help="the groups file (GSOS family only)")
+    cost = s.add_mutually_exclusive_group()
+    cost.add_argument("--cost-epochs", type=float, help="multi-fidelity budget (epochs)")
+    cost.add_argument(
+        "--match-summary", type=Path, help="spend the training cost this run's summary spent"
+    )
     s.add_argument("--threads", type=int, default=1)
     s.add_argument("--jobs-per-gpu", type=int, default=1, help="HPO jobs sharing one GPU")
+    s.add_argument("--progress", action="store_true", help="progress lines on the console")
+    s.add_argument("--progress-seconds", type=float, default=10.0)
     s.set_defaults(func=cmd_hpo)
 
     s = sub.add_parser("tables", help="Tables 3 and 4, headline averages, published checks")
     s.add_argument("--records", type=Path, nargs="+", required=True)
     s.add_argument("--outdir", type=Path, required=True)
     s.set_defaults(func=cmd_tables)
+
+    s = sub.add_parser("strategies", help="every strategy: table, ranks, anytime curves")
+    s.add_argument("--records", type=Path, nargs="+", required=True)
+    s.add_argument("--outdir", type=Path, required=True)
+    s.set_defaults(func=cmd_strategies)
+
+    s = sub.add_parser(
+        "check-config", help="layer and validate config files as the workflow does; all problems"
+    )
+    s.add_argument("files", type=Path, nargs="*", help="config files over the defaults, in order")
+    s.add_argument("--defaults", type=Path, help="default: config/config.yaml of this checkout")
+    s.add_argument("--schema", type=Path, help="default: workflow/schemas/config.schema.yaml")
+    s.set_defaults(func=cmd_check_config)
 
     s = sub.add_parser("table5", help="TPE process time micro-benchmark (paper Table 5)")
     s.add_argument("--settings", required=True)
@@ -305,6 +398,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("figure1", help="importance weights and groups")
     s.add_argument("--groups", type=Path, required=True)
     s.add_argument("--importance", type=Path, required=True)
+    s.add_argument("--note", help="what the groups rest on (config gsos.note)")
     s.add_argument("--out", type=Path, required=True)
     s.set_defaults(func=cmd_figure1)
 
@@ -335,7 +429,7 @@ CONSOLE = Console()
 def _user_error(e: BaseException) -> str | None:
     """The message of an error that a user fixes (bad input, a full disk), else None."""
     from gsos.config import ConfigError
-    from gsos.data import DataError
+    from gsos.errors import DataError
 
     if isinstance(e, DataError | ConfigError):
         return str(e)
@@ -372,7 +466,10 @@ def main(argv: list[str] | None = None) -> None:
         traceback.print_exc(file=log)
         if isinstance(e, SystemExit) and e.code in (0, None):
             raise
-        message = _user_error(e)
+        try:
+            message = _user_error(e)
+        except Exception:  # noqa: BLE001 - the one line must reach the console regardless
+            message = None
         if message is None:
             first = (str(e).strip().splitlines() or [""])[0]
             message = f"{type(e).__name__}: {first}" if first else type(e).__name__

@@ -1,15 +1,25 @@
-"""Config validation with messages a user can act on.
+"""Config: layers, validation, and messages a user can act on.
+
+Layers, each over the one before: ``config/config.yaml`` (the defaults, always loaded), then
+every ``--configfile`` in the order given, then ``--config KEY=VALUE``. Mappings merge key by
+key; lists and values replace. So a user's file holds only what differs, and
+``--configfile config/paper.yaml mine.yaml`` is the paper's protocol on one's own data.
+Snakemake passes nested ``--config`` values as strings (``hpo='{iterations: 10}'``); they
+are typed here (int, float, true/false, null) before validation.
 
 The JSON schema (workflow/schemas/config.schema.yaml) checks shapes and types; the checks
 here are the ones a schema cannot express (defaults inside their ranges, groups that
-partition the space). All problems are reported at once, each with the key to fix.
+partition the space). All problems are reported at once, each with the key to fix and the
+layer that set it; a YAML syntax error with its file, line and column.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +28,8 @@ import yaml
 
 from gsos.groups import check_partition, group_iterations
 from gsos.space import SearchSpace
+
+CLI = "--config"
 
 
 class ConfigError(ValueError):
@@ -56,15 +68,141 @@ def fill_defaults(cfg: dict[str, Any], schema: Mapping[str, Any]) -> dict[str, A
 
 
 def load_schema(path: Path) -> dict[str, Any]:
-    return yaml.safe_load(Path(path).read_text())
+    """The schema, with the registered strategy and algorithm names as the allowed ones."""
+    from gsos.optimizers.registry import ALGORITHMS, STRATEGIES
+
+    schema = yaml.safe_load(Path(path).read_text())
+    props = schema["properties"]
+    props["run"]["properties"]["strategies"]["items"] = {"enum": list(STRATEGIES)}
+    props["gsos"]["properties"]["inner"] = {
+        "enum": list(ALGORITHMS),
+        "description": "the algorithm inside each group of the 'gsos' strategy (paper - TPE)",
+    }
+    return schema
 
 
-def validate_config(cfg: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+# --- layers -------------------------------------------------------------------------------
+
+
+@dataclass
+class Layer:
+    source: str  # a file name, or --config
+    values: dict[str, Any]
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """A YAML config file; a syntax error names the file, line and column."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config file ({e.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: YAML syntax error: {e.problem or e}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: YAML syntax error: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: a config file must be a mapping of keys, not a {type(data).__name__}"
+        )
+    return data
+
+
+def _scalar(text: str) -> Any:
+    """A command-line value's type: int, float, true/false, null, else the string."""
+    for cast in (int, float):
+        with contextlib.suppress(ValueError):
+            return cast(text)
+    return {"true": True, "false": False, "null": None, "~": None}.get(text.lower(), text)
+
+
+def typed(value: Any) -> Any:
+    """Snakemake's ``--config`` values (nested ones arrive as strings) with their types."""
+    if isinstance(value, str):
+        return _scalar(value)
+    if isinstance(value, Mapping):
+        return {str(k): typed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [typed(v) for v in value]
+    return value
+
+
+def merge(layers: Sequence[Layer]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Merge the layers; also say which layer set each key (dotted path -> source)."""
+    out: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+
+    def put(target: dict, values: Mapping, prefix: str, source: str) -> None:
+        for key, value in values.items():
+            path = f"{prefix}{key}"
+            if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+                put(target[key], value, path + ".", source)
+            else:
+                target[key] = copy.deepcopy(dict(value) if isinstance(value, Mapping) else value)
+                for k in [k for k in origin if k == path or k.startswith(path + ".")]:
+                    del origin[k]
+            origin[path] = source
+
+    for layer in layers:
+        put(out, layer.values, "", layer.source)
+    return out, origin
+
+
+def experiment_name(layers: Sequence[Layer]) -> str:
+    """``--config experiment=`` if given; else the last config file's ``experiment`` key, or
+    that file's name without its suffix; else the defaults' (``default``)."""
+    for layer in reversed(layers):
+        if "experiment" in layer.values:
+            return str(layer.values["experiment"])
+        if layer.source != CLI and layer is not layers[0]:
+            return Path(layer.source).stem
+    return "default"
+
+
+def where_set(path: str, origin: Mapping[str, str]) -> str | None:
+    while path:
+        if path in origin:
+            return origin[path]
+        path = path.rpartition(".")[0]
+    return None
+
+
+def load_config(
+    defaults: Path,
+    files: Iterable[Path] = (),
+    cli: Mapping[str, Any] | None = None,
+    schema: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Layer, name and validate the config; raise ConfigError listing every problem."""
+    layers, problems = [], []
+    for path in [Path(defaults), *map(Path, files)]:
+        try:
+            layers.append(Layer(str(path), load_yaml(path)))
+        except ConfigError as e:
+            problems.append(str(e))
+    if problems:
+        raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
+    if cli:
+        layers.append(Layer(CLI, typed(dict(cli))))
+    cfg, origin = merge(layers)
+    cfg["experiment"] = experiment_name(layers)
+    return validate_config(cfg, schema or {}, origin) if schema is not None else cfg
+
+
+def validate_config(
+    cfg: Mapping[str, Any], schema: Mapping[str, Any], origin: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Return the config with defaults filled in, or raise ConfigError listing every problem.
 
     The checks a schema cannot express run even when the schema found problems, each one
     skipped only where it depends on a key the schema already reported: one run shows
-    every problem.
+    every problem. With ``origin`` (from :func:`merge`), each problem says which file set it.
     """
     cfg = copy.deepcopy(dict(cfg))
     validator = jsonschema.Draft202012Validator(schema)
@@ -75,13 +213,24 @@ def validate_config(cfg: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[s
         fill_defaults(cfg, schema)
     problems += semantic_problems(cfg, broken)
     if problems:
+        if origin:
+            problems = [_with_origin(p, origin) for p in problems]
         raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
     return cfg
 
 
+def _with_origin(problem: str, origin: Mapping[str, str]) -> str:
+    key = re.match(r"([A-Za-z0-9_.\-]+):", problem)
+    source = where_set(key.group(1), origin) if key else None
+    return f"{problem} [set in {source}]" if source else problem
+
+
 def _touches(broken: set[str], *prefixes: str) -> bool:
-    return any(b == p or b.startswith(p + ".") or p.startswith(b + ".") or b == "(top level)"
-               for b in broken for p in prefixes)  # fmt: skip
+    return any(
+        b == p or b.startswith(p + ".") or p.startswith(b + ".") or b == "(top level)"
+        for b in broken
+        for p in prefixes
+    )
 
 
 def semantic_problems(cfg: Mapping[str, Any], broken: set[str] = frozenset()) -> list[str]:

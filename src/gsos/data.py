@@ -20,13 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from gsos.atomic import atomic_write_bytes, atomic_write_text
+from gsos.errors import DataError
 from gsos.folders import fingerprint
 
 SPLITS = ("train", "val", "test")
-
-
-class DataError(ValueError):
-    """A dataset that cannot be prepared as configured; the message says what to fix."""
 
 
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
 
-from gsos.data import DataError
+from gsos.errors import DataError
 
 
 class UnsafeArchive(DataError):

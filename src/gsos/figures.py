@@ -198,3 +198,122 @@ def convergence(trials: pd.DataFrame, png: Path) -> None:
             ax.set_title(d, fontsize=9)
             ax.legend(fontsize=7, loc="lower right")
     save(fig, png)
+
+
+# --- every strategy: anytime curves and ranks --------------------------------------------
+
+
+def strategy_colours(names: Sequence[str]) -> dict[str, Any]:
+    """One colour per registered strategy, the same in every figure."""
+    from gsos.optimizers.registry import STRATEGIES
+
+    palette = sns.color_palette("tab20", 20)
+    order = list(STRATEGIES)
+    return {
+        n: palette[(order.index(n) if n in order else len(order) + i) % 20]
+        for i, n in enumerate(names)
+    }
+
+
+def readable_axis(ax: plt.Axes, log: bool, unit: str) -> None:
+    """Ticks that do not run together: few of them, with engineering prefixes (12k, 1.5M)."""
+    from matplotlib.ticker import EngFormatter, LogLocator, MaxNLocator, NullFormatter
+
+    if log:
+        ax.set_xscale("log")  # before the formatter: setting the scale resets it
+        ax.xaxis.set_major_locator(LogLocator(base=10, numticks=6))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax.xaxis.set_major_formatter(EngFormatter(unit=unit, sep=""))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.tick_params(axis="x", labelsize=7)
+
+
+def band_on_grid(curves: Sequence[tuple[np.ndarray, np.ndarray]], grid: np.ndarray) -> np.ndarray:
+    """Each step curve's value at every grid point (NaN before its first value)."""
+    ys = []
+    for cx, cy in curves:
+        idx = np.searchsorted(cx, grid, side="right") - 1
+        ys.append(np.where(idx >= 0, cy[np.clip(idx, 0, None)], np.nan))
+    return np.asarray(ys, dtype=float)
+
+
+def anytime(curves: pd.DataFrame, png: Path, note: str = "") -> None:
+    """Per dataset: best validation accuracy so far against cumulative training cost
+    (sample-epochs, log scale) and against wall-clock, mean over seeds with a 95 % percentile
+    bootstrap band, for every strategy that ran."""
+    from gsos.compare import strategy_order
+    from gsos.optimizers.registry import title
+    from gsos.stats import percentile_band
+
+    datasets = sorted(curves["dataset"].unique())
+    strategies = strategy_order(curves["strategy"].unique())
+    colours = strategy_colours(strategies)
+    axes_x = [
+        ("sample_epochs", "training cost (sample-epochs)", True, ""),
+        ("seconds", "wall-clock since run start", False, "s"),
+    ]
+    fig, axes = plt.subplots(len(datasets), 2, squeeze=False, figsize=(11, 3.6 * len(datasets)))
+    for i, d in enumerate(datasets):
+        for j, (x, label, log, unit) in enumerate(axes_x):
+            ax = axes[i][j]
+            for st in strategies:
+                runs = curves[(curves["dataset"] == d) & (curves["strategy"] == st)]
+                pairs = [
+                    (g[x].to_numpy(float), g["best_val_accuracy"].to_numpy(float))
+                    for _, g in runs.groupby("seed")
+                ]
+                pairs = [(cx, np.nan_to_num(cy, nan=-np.inf)) for cx, cy in pairs if len(cx)]
+                if not pairs:
+                    continue
+                start = max(cx[0] for cx, _ in pairs)  # where every run has a value
+                end = max(cx[-1] for cx, _ in pairs)
+                start = max(start, 1e-9) if log else start
+                grid = (
+                    np.geomspace(start, max(end, start * 1.0001), 200)
+                    if log
+                    else np.linspace(start, end, 200)
+                )
+                ys = band_on_grid(pairs, grid)
+                ys[~np.isfinite(ys)] = np.nan
+                mean = np.nanmean(ys, axis=0)
+                lo, hi = percentile_band(ys)
+                ax.plot(
+                    grid, mean, color=colours[st], lw=1.4, label=f"{title(st)} ({len(pairs)} runs)"
+                )
+                ax.fill_between(grid, lo, hi, color=colours[st], alpha=0.15, lw=0)
+            readable_axis(ax, log, unit)
+            ax.set_xlabel(label)
+            ax.set_ylabel("best validation accuracy so far")
+            ax.set_title(f"{d}", fontsize=9)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False
+    )
+    fig.suptitle(
+        "Anytime performance: mean over seeds, band = 95 % percentile bootstrap interval of "
+        "the mean",
+        fontsize=9,
+    )
+    if note:
+        fig.text(0.01, -0.01, note, fontsize=7, color="grey", ha="left", va="top", wrap=True)
+    save(fig, png)
+
+
+def ranks_plot(ranks: pd.DataFrame, png: Path) -> None:
+    """Average rank per strategy (1 = best) with its 95 % BCa bootstrap interval."""
+    colours = strategy_colours(list(ranks["strategy"]))
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(ranks) + 1.4))
+    ys = np.arange(len(ranks))[::-1]
+    mean = ranks["average rank (mean)"].to_numpy(float)
+    lo = ranks["average rank CI low"].to_numpy(float)
+    hi = ranks["average rank CI high"].to_numpy(float)
+    ax.barh(ys, mean, color=[colours[s] for s in ranks["strategy"]], height=0.6)
+    err = np.vstack([np.nan_to_num(mean - lo), np.nan_to_num(hi - mean)])
+    ax.errorbar(mean, ys, xerr=err, fmt="none", ecolor="black", capsize=3, lw=0.8)
+    ax.set_yticks(ys, ranks["strategy name"])
+    ax.set_xlabel("average rank by final best validation accuracy (1 = best)")
+    n = int(ranks["dataset × seed cells"].max()) if len(ranks) else 0
+    ax.set_title(f"Ranks over {n} dataset × seed cells (bars: 95 % BCa bootstrap CI)", fontsize=9)
+    ax.set_xlim(left=0)
+    save(fig, png)

@@ -1,11 +1,12 @@
 """One HPO run (dataset × strategy × seed) in one process, from prepared data to records.
 
-Records are appended to a journal (``records.journal.jsonl`` beside ``records.jsonl``):
-Snakemake deletes the declared outputs of a job it considers incomplete, so the journal is
-not one of them. When the last iteration is done the journal is published as the declared
-output (a hard link) and kept, so that no kill, even one after publishing, costs a trial. A
-run that finds a journal with the same run key continues from its last finished iteration;
-a journal written under other settings or other code is moved aside (``.stale``).
+This module sets a run up (device, data, trainer, optimiser, budget) and leaves the loop to
+:mod:`gsos.runner`. Records are appended to a journal (``records.journal.jsonl`` beside
+``records.jsonl``): Snakemake deletes the declared outputs of a job it considers incomplete,
+so the journal is not one of them. When the last iteration is done the journal is published
+as the declared output (a hard link) and kept, so that no kill, even one after publishing,
+costs a trial. A run that finds a journal with the same run key continues from its last
+finished iteration; a journal written under other settings or other code is moved aside.
 """
 
 from __future__ import annotations
@@ -13,25 +14,25 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from gsos.atomic import atomic_write_text
-from gsos.data import load_prepared
+from gsos.data import DeviceData, load_prepared
 from gsos.gpus import bind_gpu, gpu_lock_dir
-from gsos.records import RecordWriter, journal_path, publish, read_records
-from gsos.space import SearchSpace, Value
-from gsos.strategies import Group, run_strategy
-from gsos.tables import run_metrics
-from gsos.tpe import TPESettings
+from gsos.groups import Group
+from gsos.metrics import run_metrics
+from gsos.optimizers.base import Evaluation
+from gsos.optimizers.build import build_optimizer, run_budget
+from gsos.records import journal_path, publish
+from gsos.runner import Evaluate, Progress, Runner
+from gsos.space import SearchSpace
 from gsos.train import TrainSettings, resolve_device, train_and_evaluate, warm_up
 
-
-class TooManyFailures(RuntimeError):
-    pass
+OOM_MARKERS = ("out of memory", "can't allocate memory")
 
 
 def code_version() -> str:
@@ -40,13 +41,16 @@ def code_version() -> str:
 
     h = hashlib.sha256()
     root = importlib.resources.files("gsos")
-    for f in sorted(root.iterdir(), key=lambda f: f.name):
-        if f.name.endswith(".py"):
-            h.update(f.name.encode() + b"\0" + f.read_bytes())
+    for folder in (root, root / "optimizers"):
+        for f in sorted(folder.iterdir(), key=lambda f: f.name):
+            if f.name.endswith(".py"):
+                h.update(f"{folder.name}/{f.name}".encode() + b"\0" + f.read_bytes())
     return h.hexdigest()[:16]
 
 
-def run_key(settings: Mapping[str, Any], groups: list[Group], manifest: Mapping[str, Any]) -> str:
+def run_key(
+    settings: Mapping[str, Any], groups: Sequence[Group], manifest: Mapping[str, Any]
+) -> str:
     """Fingerprint of everything that decides a run's records; a resume must match it."""
     blob = json.dumps(
         {
@@ -61,34 +65,34 @@ def run_key(settings: Mapping[str, Any], groups: list[Group], manifest: Mapping[
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-OOM_MARKERS = ("out of memory", "can't allocate memory")
-
-
-def make_trainer(data: Any, settings: TrainSettings):
-    """The train callback for :func:`run_strategy`.
+def make_evaluator(data: DeviceData, settings: TrainSettings) -> Evaluate:
+    """The evaluate callback for :class:`gsos.runner.Runner`.
 
     Statuses: ``ok``; ``diverged`` (non-finite training loss: a failed trial that still has
-    the near-chance accuracy it reached, which TPE is told); ``fail`` (any exception, out of
-    memory included: recorded with its reason, and the run goes on).
+    the near-chance accuracy it reached, which the optimiser is told); ``fail`` (any
+    exception, out of memory included: recorded with its reason, and the run goes on).
     """
 
-    def train(params: dict[str, Value], trial_seed: int) -> dict[str, Any]:
-        base = {"trial_seed": trial_seed, "error": None}
+    def evaluate(
+        ev: Evaluation, trial_seed: int, resume: Path | None, save: Path | None
+    ) -> dict[str, Any]:
         try:
-            result = train_and_evaluate(params, data, trial_seed, settings)
+            result = train_and_evaluate(
+                ev.params, data, trial_seed, settings, resume=resume, save=save
+            )
         except Exception as e:  # noqa: BLE001 - a trial's failure is data, the run goes on
             first_line = (str(e).strip().splitlines() or [""])[0]
             if isinstance(e, torch.OutOfMemoryError) or any(m in str(e) for m in OOM_MARKERS):
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
-                return {**base, "status": "fail", "error": f"out of memory: {first_line}"}
-            return {**base, "status": "fail", "error": f"{type(e).__name__}: {first_line}"}
+                return {"status": "fail", "error": f"out of memory: {first_line}"}
+            return {"status": "fail", "error": f"{type(e).__name__}: {first_line}"}
         if result.diverged:
             reason = f"diverged: non-finite training loss in epoch {result.epochs_run}"
-            return {**base, "status": "diverged", **result.as_dict(), "error": reason}
-        return {**base, "status": "ok", **result.as_dict()}
+            return {"status": "diverged", **result.as_dict(), "error": reason}
+        return {"status": "ok", "error": None, **result.as_dict()}
 
-    return train
+    return evaluate
 
 
 def run_hpo(
@@ -97,93 +101,77 @@ def run_hpo(
     strategy: str,
     seed: int,
     settings: Mapping[str, Any],
-    groups: list[Group],
     data_path: Path,
     manifest_path: Path,
     records_path: Path,
     summary_path: Path,
+    groups: Sequence[Group] = (),
+    shares: Sequence[float] | None = None,
+    cost_epochs: float | None = None,
     threads: int = 1,
     jobs_per_gpu: int = 1,
-    log=None,
+    log: Callable[[str], None] | None = None,
+    console: Callable[[str], None] | None = None,
+    progress_seconds: float = 10.0,
 ) -> dict[str, Any]:
-    log = log if log is not None else sys.stderr
+    """Run (or resume) one strategy on one dataset with one seed; write records and summary.
+
+    ``log`` gets a line per evaluation (the job's log); ``console`` gets the progress lines
+    a person watches (every ``progress_seconds``, and at the end).
+    """
+    log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     torch.set_num_threads(max(1, threads))
     slot = bind_gpu(str(settings.get("device", "auto")), jobs_per_gpu, gpu_lock_dir())
     if slot is not None:
-        print(f"bound to GPU {slot.gpu} (slot {slot.slot})", file=log)
+        log(f"bound to GPU {slot.gpu} (slot {slot.slot})")
+    device = resolve_device(str(settings.get("device", "auto")))  # fails fast, before the data
     space = SearchSpace.from_config(settings["search_space"])
-    tpe_cfg = settings.get("tpe", {})
-    tpe_settings = TPESettings(
-        n_startup_jobs=int(tpe_cfg.get("n_startup_jobs", 15)),
-        gamma=float(tpe_cfg.get("gamma", 0.25)),
-        n_ei_candidates=int(tpe_cfg.get("n_ei_candidates", 24)),
-    )
     manifest = json.loads(Path(manifest_path).read_text())
+    budget = run_budget(strategy, settings, cost_epochs)
     key = run_key(
-        {**settings, "dataset": dataset, "strategy": strategy, "seed": seed}, groups, manifest
-    )
-    device = resolve_device(str(settings.get("device", "auto")))
-    data = load_prepared(Path(data_path), device, n_classes=int(manifest["n_classes"]))
-    train_settings = TrainSettings.from_config(settings)
-    warm_up()
-    max_fail = float(settings.get("training", {}).get("max_failure_fraction", 0.5))
-
-    partial = journal_path(Path(records_path))
-    history = read_records(partial, repair=True)
-    if history and history[0].get("run_key") != key:
-        stale = partial.with_name(partial.name + ".stale")
-        partial.replace(stale)
-        print(
-            f"settings or code changed since the journal was written; moved it to {stale}", file=log
-        )
-        history = []
-    if history:
-        print(f"resuming after iteration {history[-1]['iteration']}", file=log)
-    offset = history[-1]["elapsed_seconds"] if history else 0.0
-    writer = RecordWriter(partial)
-    records = list(history)
-    total = sum(g.iterations for g in groups)
-    for rec in run_strategy(
-        space,
+        {
+            **settings,
+            "dataset": dataset,
+            "strategy": strategy,
+            "seed": seed,
+            "budget": budget.__dict__,
+            "shares": shares,
+        },
         groups,
-        seed,
-        make_trainer(data, train_settings),
-        tpe_settings,
-        history=history,
-        clock_offset=offset,
-    ):
-        rec = {
+        manifest,
+    )
+    data = load_prepared(Path(data_path), device, n_classes=int(manifest["n_classes"]))
+    n_train = len(data.y["train"])
+    optimizer = build_optimizer(strategy, space, seed, settings, budget, groups, shares)
+    warm_up()
+    label = f"{dataset}/{strategy}/seed{seed}"
+    runner = Runner(
+        optimizer,
+        make_evaluator(data, TrainSettings.from_config(settings)),
+        Path(records_path),
+        seed=seed,
+        n_train=n_train,
+        base_record={
             "dataset": dataset,
             "strategy": strategy,
             "run_key": key,
             "device": str(device),
-            **rec,
-        }
-        writer.append(rec)
-        records.append(rec)
-        status = (
-            f"val={rec['val_accuracy']:.4f}" if rec["status"] == "ok" else f"FAILED {rec['error']}"
-        )
-        print(
-            f"[{dataset}/{strategy}/seed{seed}] {rec['iteration']}/{total} {rec['group']} {status}",
-            file=log,
-            flush=True,
-        )
-        failed = sum(r["status"] == "fail" for r in records)  # divergence is a result
-        if len(records) >= 5 and failed / len(records) > max_fail:
-            raise TooManyFailures(
-                f"{failed} of {len(records)} trials failed (more than "
-                f"training.max_failure_fraction={max_fail}); last error: {rec['error']}. "
-                f"Finished trials are kept in {partial}."
-            )
+        },
+        max_failure_fraction=float(settings.get("training", {}).get("max_failure_fraction", 0.5)),
+        log=lambda m: log(f"[{label}] {m}"),
+        progress=Progress(label, budget, console, progress_seconds) if console else None,
+    )
+    records = runner.run()
     summary = {
         "dataset": dataset,
         "strategy": strategy,
         "seed": seed,
         "device": str(device),
+        "budget": {"evaluations": budget.evaluations, "cost_epochs": budget.cost},
+        "n_train": n_train,
         "groups": [g.__dict__ for g in groups],
         **run_metrics(records),
     }
     atomic_write_text(Path(summary_path), json.dumps(summary, indent=2, default=str) + "\n")
-    publish(partial, Path(records_path))
+    publish(journal_path(Path(records_path)), Path(records_path))
     return summary

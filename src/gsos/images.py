@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from gsos.data import DataError
 from gsos.dedup import pixel_key
+from gsos.errors import DataError
 from gsos.folders import is_hidden, walk
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}

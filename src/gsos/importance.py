@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from gsos.optimizers.base import OBSERVED  # trials with an accuracy
 from gsos.space import SearchSpace
-from gsos.tpe import OBSERVED  # trials with an accuracy: ok and diverged
 
 
 def encode(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,15 @@ class RecordWriter:
                 ) from e
         finally:
             os.close(fd)
+
+
+def best_record(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """Highest validation accuracy among finished (``ok``) trials; the earliest wins a tie.
+
+    The one rule for a run's best, a GSOS group's best and the tables.
+    """
+    ok = [r for r in records if r["status"] == "ok" and r.get("val_accuracy") is not None]
+    return max(ok, key=lambda r: (r["val_accuracy"], -r["iteration"])) if ok else None
 
 
 def journal_path(records: Path) -> Path:

@@ -3,11 +3,18 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from gsos.config import ConfigError, load_schema, validate_config
+from gsos.config import ConfigError, load_config, load_schema
+from gsos.optimizers.registry import PAPER_PAIR, STRATEGIES
+from gsos.optimizers.registry import strategy as registered
 
+# Layers: config/config.yaml (the defaults), each --configfile, then --config; validated
+# before any job (gsos/config.py says how, and reports every problem at once).
 try:
-    _validated = validate_config(
-        config, load_schema(Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml")
+    _validated = load_config(
+        Path(workflow.basedir) / "config" / "config.yaml",
+        workflow.overwrite_configfiles,
+        workflow.config_settings.config,
+        load_schema(Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml"),
     )
 except ConfigError as e:
     raise WorkflowError(str(e)) from None
@@ -21,14 +28,20 @@ shell.prefix(
     "${{PYTHONPATH:+:$PYTHONPATH}}; "
 )
 
+EXPERIMENT = config["experiment"]
+RESULTS = f"results/{EXPERIMENT}"  # every experiment has its own results, reports and logs
+REPORTS = f"reports/{EXPERIMENT}"
+LOGS = f"logs/{EXPERIMENT}"
+BENCH = f"benchmarks/{EXPERIMENT}"
 DATASETS = config["run"]["datasets"]
-STRATEGIES = config["run"]["strategies"]
+RUN_STRATEGIES = config["run"]["strategies"]
 SEEDS = config["run"]["seeds"]
+PAPER_RUN = all(s in RUN_STRATEGIES for s in PAPER_PAIR)
 
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
-    strategy="gsos|simultaneous",
+    strategy="|".join(STRATEGIES),
     seed=r"\d+",
 
 
@@ -45,6 +58,17 @@ def check_device_here():
             "device: cuda, but this machine shows no GPU (no nvidia-smi GPU, no /dev/nvidia*); "
             "set device: cpu or auto in the config, or run where the GPUs are"
         )
+
+
+def every_core(wildcards):
+    """All cores of a local run, so that nothing runs beside a timing benchmark; 1 where
+    there are none to count (a cluster job of its own, or writing the report)."""
+    if not workflow.local_exec:
+        return 1
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return 1
 
 
 def as_json(value):
@@ -74,9 +98,54 @@ def download_record(wildcards):
     return {}
 
 
-def hpo_settings():
-    keys = ("search_space", "hpo", "tpe", "gsos", "model", "training", "device")
-    return as_json({k: config[k] for k in keys})
+def groups_settings():
+    """Only what decides the groups file: editing the note or a strategy reruns nothing."""
+    return as_json(
+        {
+            "search_space": list(config["search_space"]),
+            "hpo": {"iterations": config["hpo"]["iterations"]},
+            "groups": config["gsos"]["groups"],
+        }
+    )
+
+
+def hpo_settings(wildcards):
+    """Only the settings this job's strategy uses (params are rerun triggers)."""
+    st = registered(wildcards.strategy)
+    s = {k: config[k] for k in ("search_space", "training", "model", "device")}
+    if not st.multi_fidelity(config):
+        s["hpo"] = {"iterations": config["hpo"]["iterations"]}
+    for section in st.sections(config):
+        s[section] = config[section]
+    if st.grouped:  # the groups arrive in the groups file; the note is for people
+        s["gsos"] = {"inner": st.inner_algorithm(config).name}
+    return as_json(s)
+
+
+def hpo_inputs(wildcards):
+    """Data; the groups file for the GSOS family only; for a multi-fidelity strategy whose
+    budget matches simultaneous TPE's cost, that run's summary."""
+    st = registered(wildcards.strategy)
+    inputs = {
+        "data": f"{RESULTS}/data/{wildcards.dataset}/data.pt",
+        "manifest": f"{RESULTS}/data/{wildcards.dataset}/manifest.json",
+    }
+    if st.grouped:
+        inputs["groups"] = f"{RESULTS}/groups.json"
+    if st.multi_fidelity(config) and config["hpo"]["cost"] == "match":
+        inputs["match"] = run_path(wildcards.dataset, "simultaneous", wildcards.seed, "summary.json")
+    return inputs
+
+
+def hpo_options(wildcards, input):
+    opts = []
+    if "groups" in input.keys():
+        opts.append(f"--groups {input.groups}")
+    if "match" in input.keys():
+        opts.append(f"--match-summary {input.match}")
+    elif registered(wildcards.strategy).multi_fidelity(config):
+        opts.append(f"--cost-epochs {config['hpo']['cost']}")
+    return " ".join(opts)
 
 
 def hpo_resources():
@@ -94,38 +163,35 @@ def hpo_resources():
     return res
 
 
-def run_records(dataset=None):
+def run_path(dataset, strategy_name, seed, name):
+    return f"{RESULTS}/runs/{dataset}/{strategy_name}/seed{seed}/{name}"
+
+
+def run_records(strategies=None, datasets=None):
     return expand(
-        "results/runs/{dataset}/{strategy}/seed{seed}/records.jsonl",
-        dataset=[dataset] if dataset else DATASETS,
-        strategy=STRATEGIES,
+        f"{RESULTS}/runs/{{dataset}}/{{strategy}}/seed{{seed}}/records.jsonl",
+        dataset=datasets or DATASETS,
+        strategy=strategies or RUN_STRATEGIES,
         seed=SEEDS,
-    )
-
-
-def simultaneous_records():
-    """Importance is estimated where every hyperparameter varies: the simultaneous runs."""
-    return expand(
-        "results/runs/{dataset}/simultaneous/seed{seed}/records.jsonl", dataset=DATASETS, seed=SEEDS
     )
 
 
 FORMATS = ["csv", "md", "tex", "html"]
 
 
-def table_outputs(*names):
+def table_outputs(*names, category="Tables"):
     """Every format of each table; the HTML one goes into the report (shown inline)."""
     out = {}
     for name in names:
         for ext in FORMATS:
-            path = f"reports/{name}.{ext}"
+            path = f"{REPORTS}/{name}.{ext}"
             if ext == "html":
-                path = report(path, caption=f"../report/{name}.rst", category="Tables")
+                path = report(path, caption=f"../report/{name}.rst", category=category)
             out[f"{name}_{ext}"] = path
     return out
 
 
-TABLES = [
+PAPER_TABLES = [
     "runs",
     "table3",
     "table4",
@@ -137,16 +203,19 @@ TABLES = [
     "table4_published_check",
     "headline_published_check",
 ]
+STRATEGY_TABLES = ["strategies", "ranks"]
 
 
 def final_outputs():
-    figures = ["figure1", "figure2", "convergence", "table5"]
-    tables = [*TABLES, "table5"]
-    if "simultaneous" in STRATEGIES:
+    tables = [*STRATEGY_TABLES, "table5"]
+    figures = ["anytime", "ranks", "table5"]
+    if PAPER_RUN:
+        tables += PAPER_TABLES
+        figures += ["figure2", "convergence"]
+    if "simultaneous" in RUN_STRATEGIES and "gsos" in RUN_STRATEGIES:
         tables.append("importance")
-    else:
-        figures.remove("figure1")  # Figure 1's estimates need simultaneous runs
+        figures.append("figure1")  # its estimates need simultaneous runs
     return [
-        *expand("reports/{table}.{ext}", table=tables, ext=["csv", "md", "tex", "html"]),
-        *expand("reports/{figure}.{ext}", figure=figures, ext=["png", "pdf"]),
+        *expand(f"{REPORTS}/{{table}}.{{ext}}", table=tables, ext=FORMATS),
+        *expand(f"{REPORTS}/{{figure}}.{{ext}}", figure=figures, ext=["png", "pdf"]),
     ]

@@ -1,23 +1,27 @@
 rule hpo:
     input:
-        data="results/data/{dataset}/data.pt",
-        manifest="results/data/{dataset}/manifest.json",
-        groups="results/groups.json",
+        unpack(hpo_inputs),
     output:
-        records="results/runs/{dataset}/{strategy}/seed{seed}/records.jsonl",
-        summary="results/runs/{dataset}/{strategy}/seed{seed}/summary.json",
+        records=f"{RESULTS}/runs/{{dataset}}/{{strategy}}/seed{{seed}}/records.jsonl",
+        summary=f"{RESULTS}/runs/{{dataset}}/{{strategy}}/seed{{seed}}/summary.json",
     params:
-        settings=hpo_settings(),
+        settings=hpo_settings,
+        options=hpo_options,
     threads: config["resources"]["hpo_threads"]
     resources:
         **hpo_resources(),
+        progress_seconds=int(config["progress_seconds"]),  # a resource: changing it reruns nothing
     conda:
         "../../envs/hpo.yaml"
     log:
-        "logs/hpo/{dataset}/{strategy}/seed{seed}.log",
+        f"{LOGS}/hpo/{{dataset}}/{{strategy}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/hpo/{{dataset}}/{{strategy}}/seed{{seed}}.tsv"
     shell:
-        "python -m gsos --log {log} hpo --dataset {wildcards.dataset} --strategy {wildcards.strategy}"
-        " --seed {wildcards.seed} --settings {params.settings:q} --groups {input.groups}"
+        "python -m gsos --log {log} hpo --dataset {wildcards.dataset}"
+        " --strategy {wildcards.strategy} --seed {wildcards.seed}"
+        " --settings {params.settings:q} {params.options}"
         " --data {input.data} --manifest {input.manifest} --records {output.records}"
         " --summary {output.summary} --threads {threads}"
         " --jobs-per-gpu {resources.jobs_per_gpu}"
+        " --progress --progress-seconds {resources.progress_seconds}"

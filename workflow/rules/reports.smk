@@ -1,37 +1,67 @@
 rule tables:
     input:
-        run_records(),
+        run_records(PAPER_PAIR),
     output:
-        **table_outputs(*TABLES),
+        **table_outputs(*PAPER_TABLES),
+    params:
+        outdir=lambda wildcards, output: Path(output.runs_csv).parent,
     threads: 1
     conda:
         "../../envs/reports.yaml"
     log:
-        "logs/tables.log",
+        f"{LOGS}/tables.log",
+    benchmark:
+        f"{BENCH}/tables.tsv"
     shell:
-        "python -m gsos --log {log} tables --records {input} --outdir reports"
+        "python -m gsos --log {log} tables --records {input} --outdir {params.outdir}"
 
 
+rule strategies:
+    input:
+        run_records(),
+    output:
+        **table_outputs(*STRATEGY_TABLES),
+        anytime=report(f"{REPORTS}/anytime.png", caption="../report/anytime.rst", category="Figures"),
+        anytime_pdf=f"{REPORTS}/anytime.pdf",
+        ranks=report(f"{REPORTS}/ranks.png", caption="../report/ranks_plot.rst", category="Figures"),
+        ranks_pdf=f"{REPORTS}/ranks.pdf",
+    params:
+        outdir=lambda wildcards, output: Path(output.strategies_csv).parent,
+    threads: 1
+    conda:
+        "../../envs/reports.yaml"
+    log:
+        f"{LOGS}/strategies.log",
+    benchmark:
+        f"{BENCH}/strategies.tsv"
+    shell:
+        "python -m gsos --log {log} strategies --records {input} --outdir {params.outdir}"
+
+
+# A timing benchmark: run locally it takes every core, so nothing runs beside it while it
+# times; on a cluster it is a job of its own.
 rule table5:
     output:
         **table_outputs("table5"),
-        plot=report("reports/table5.png", caption="../report/table5_plot.rst", category="Figures"),
-        plot_pdf="reports/table5.pdf",
+        plot=report(f"{REPORTS}/table5.png", caption="../report/table5_plot.rst", category="Figures"),
+        plot_pdf=f"{REPORTS}/table5.pdf",
     params:
         settings=as_json(config["table5"]),
-    threads: 1
+    threads: every_core
     conda:
         "../../envs/reports.yaml"
     log:
-        "logs/table5.log",
+        f"{LOGS}/table5.log",
+    benchmark:
+        f"{BENCH}/table5.tsv"
     shell:
-        "python -m gsos --log {log} table5 --settings {params.settings:q} --out reports/table5.csv"
+        "python -m gsos --log {log} table5 --settings {params.settings:q} --out {output.table5_csv}"
 
 
 rule importance:
     input:
-        records=simultaneous_records(),
-        groups="results/groups.json",
+        records=run_records(["simultaneous"]),
+        groups=f"{RESULTS}/groups.json",
     output:
         **table_outputs("importance"),
     params:
@@ -40,44 +70,52 @@ rule importance:
     conda:
         "../../envs/reports.yaml"
     log:
-        "logs/importance.log",
+        f"{LOGS}/importance.log",
+    benchmark:
+        f"{BENCH}/importance.tsv"
     shell:
-        "python -m gsos --log {log} importance --records {input.records} --settings {params.settings:q}"
-        " --groups {input.groups} --out reports/importance.csv"
+        "python -m gsos --log {log} importance --records {input.records}"
+        " --settings {params.settings:q} --groups {input.groups} --out {output.importance_csv}"
 
 
 rule figure1:
     input:
-        groups="results/groups.json",
-        importance="reports/importance.csv",
+        groups=f"{RESULTS}/groups.json",
+        importance=f"{REPORTS}/importance.csv",
     output:
-        png=report("reports/figure1.png", caption="../report/figure1.rst", category="Figures"),
-        pdf="reports/figure1.pdf",
+        png=report(f"{REPORTS}/figure1.png", caption="../report/figure1.rst", category="Figures"),
+        pdf=f"{REPORTS}/figure1.pdf",
+    params:
+        note=config["gsos"]["note"],
     threads: 1
     conda:
         "../../envs/reports.yaml"
     log:
-        "logs/figure1.log",
+        f"{LOGS}/figure1.log",
+    benchmark:
+        f"{BENCH}/figure1.tsv"
     shell:
-        "python -m gsos --log {log} figure1 --groups {input.groups} --importance {input.importance}"
-        " --out {output.png}"
+        "python -m gsos --log {log} figure1 --groups {input.groups}"
+        " --importance {input.importance} --note {params.note:q} --out {output.png}"
 
 
 rule figure2:
     input:
-        run_records(),
+        run_records(PAPER_PAIR),
     output:
-        png=report("reports/figure2.png", caption="../report/figure2.rst", category="Figures"),
-        pdf="reports/figure2.pdf",
+        png=report(f"{REPORTS}/figure2.png", caption="../report/figure2.rst", category="Figures"),
+        pdf=f"{REPORTS}/figure2.pdf",
         convergence=report(
-            "reports/convergence.png", caption="../report/convergence.rst", category="Figures"
+            f"{REPORTS}/convergence.png", caption="../report/convergence.rst", category="Figures"
         ),
-        convergence_pdf="reports/convergence.pdf",
+        convergence_pdf=f"{REPORTS}/convergence.pdf",
     threads: 1
     conda:
         "../../envs/reports.yaml"
     log:
-        "logs/figure2.log",
+        f"{LOGS}/figure2.log",
+    benchmark:
+        f"{BENCH}/figure2.tsv"
     shell:
         "python -m gsos --log {log} figure2 --records {input} --out {output.png}"
         " --convergence {output.convergence}"

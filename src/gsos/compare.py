@@ -1,0 +1,177 @@
+"""Every strategy that ran, compared at equal cost: the strategies table and the ranks.
+
+HPO benchmarks (HPOBench, YAHPO Gym, the BOHB and DEHB papers) compare strategies by the
+best validation accuracy found against the cost spent, not per iteration; here the cost is
+training sample-epochs (images × epochs, hardware-independent) and wall-clock. Test
+accuracy is always that of the configuration chosen on validation. Intervals are BCa
+bootstrap intervals over seeds (see :func:`gsos.stats.bootstrap_ci`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gsos.optimizers.registry import STRATEGIES, title
+from gsos.records import best_record
+from gsos.stats import bootstrap_ci
+
+WITHIN = 0.01  # "within 1 % of the best final mean of all strategies"
+
+
+def strategy_order(names: Iterable[str]) -> list[str]:
+    """Registry order (the paper's pair first), then anything unknown."""
+    names = set(names)
+    return [s for s in STRATEGIES if s in names] + sorted(names - set(STRATEGIES))
+
+
+def curve(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One run, evaluation by evaluation: cumulative cost, wall-clock, best accuracy so far."""
+    rows, best, cost = [], -np.inf, 0
+    for r in sorted(records, key=lambda r: r["iteration"]):
+        cost += int(r.get("sample_epochs") or 0)
+        if r["status"] == "ok" and r.get("val_accuracy") is not None:
+            best = max(best, float(r["val_accuracy"]))
+        rows.append(
+            {
+                "iteration": r["iteration"],
+                "sample_epochs": cost,
+                "seconds": float(r["elapsed_seconds"]),
+                "best_val_accuracy": best if np.isfinite(best) else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def run_summary(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    first = records[0]
+    best = best_record(records)
+    c = curve(records)
+    return {
+        "dataset": first["dataset"],
+        "strategy": first["strategy"],
+        "seed": first["seed"],
+        "evaluations": len(records),
+        "best_val_accuracy": float(best["val_accuracy"]) if best else np.nan,
+        "test_accuracy": float(best["test_accuracy"]) if best else np.nan,
+        "sample_epochs": int(c["sample_epochs"].iloc[-1]),
+        "seconds": float(c["seconds"].iloc[-1]),
+        "curve": c,
+    }
+
+
+def cost_to_reach(c: pd.DataFrame, target: float) -> tuple[float, float]:
+    """Sample-epochs and seconds at the first evaluation whose best so far reaches ``target``."""
+    hit = c[c["best_val_accuracy"] >= target - 1e-12]
+    if hit.empty:
+        return np.nan, np.nan
+    return float(hit["sample_epochs"].iloc[0]), float(hit["seconds"].iloc[0])
+
+
+def _ci_columns(prefix: str, values: Sequence[float]) -> dict[str, float]:
+    lo, hi = bootstrap_ci(values)
+    return {
+        f"{prefix} (mean)": float(np.nanmean(values)) if len(values) else np.nan,
+        f"{prefix} CI low": lo,
+        f"{prefix} CI high": hi,
+    }
+
+
+def strategies_table(runs: Sequence[Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
+    """Per dataset × strategy: final best validation and test accuracy (mean, 95 % CI), total
+    cost, and the cost to come within 1 % of the best final mean of all strategies."""
+    summaries = [run_summary(r) for r in runs if r]
+    rows = []
+    for dataset in sorted({s["dataset"] for s in summaries}):
+        here = [s for s in summaries if s["dataset"] == dataset]
+        means = {
+            st: np.nanmean([s["best_val_accuracy"] for s in here if s["strategy"] == st])
+            for st in {s["strategy"] for s in here}
+        }
+        target = (1 - WITHIN) * max(means.values())
+        for st in strategy_order(means):
+            mine = [s for s in here if s["strategy"] == st]
+            reach = [cost_to_reach(s["curve"], target) for s in mine]
+            reached = [r for r in reach if np.isfinite(r[0])]
+            row = {
+                "dataset": dataset,
+                "strategy": st,
+                "strategy name": title(st),
+                "runs": len(mine),
+                **_ci_columns("best val. accuracy", [s["best_val_accuracy"] for s in mine]),
+                **_ci_columns("test accuracy", [s["test_accuracy"] for s in mine]),
+                "evaluations (mean)": float(np.mean([s["evaluations"] for s in mine])),
+                "total cost (sample-epochs, mean)": float(
+                    np.mean([s["sample_epochs"] for s in mine])
+                ),
+                "total time (s, mean)": float(np.mean([s["seconds"] for s in mine])),
+                "target val. accuracy (1 % below the best mean)": target,
+                "runs reaching the target": len(reached),
+                "cost to target (sample-epochs, mean of runs reaching it)": (
+                    float(np.mean([r[0] for r in reached])) if reached else np.nan
+                ),
+                "time to target (s, mean of runs reaching it)": (
+                    float(np.mean([r[1] for r in reached])) if reached else np.nan
+                ),
+            }
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def compact(df: pd.DataFrame, floatfmt: str = ".4f") -> pd.DataFrame:
+    """Each 'X (mean)' with its 'X CI low'/'X CI high' as one cell: mean [low, high]."""
+    out = {}
+    for col in df.columns:
+        if col.endswith(" CI low") or col.endswith(" CI high"):
+            continue
+        if col.endswith(" (mean)") and f"{col[:-7]} CI low" in df.columns:
+            base = col[:-7]
+            lo, hi = df[f"{base} CI low"], df[f"{base} CI high"]
+            out[f"{base} (mean [95 % CI])"] = [
+                _cell(m, a, b, floatfmt) for m, a, b in zip(df[col], lo, hi, strict=True)
+            ]
+        else:
+            out[col] = df[col]
+    return pd.DataFrame(out)
+
+
+def _cell(mean: float, lo: float, hi: float, fmt: str) -> str:
+    if not np.isfinite(mean):
+        return "n/a"
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return format(mean, fmt)
+    return f"{mean:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
+def ranks_table(runs: Sequence[Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
+    """Each strategy's average rank by final best validation accuracy (1 = best; ties share
+    the mean rank), over every dataset × seed where at least two strategies ran."""
+    summaries = pd.DataFrame(
+        [{k: v for k, v in run_summary(r).items() if k != "curve"} for r in runs if r]
+    )
+    summaries["rank"] = summaries.groupby(["dataset", "seed"])["best_val_accuracy"].rank(
+        ascending=False, method="average", na_option="bottom"
+    )
+    cells = summaries.groupby(["dataset", "seed"])["strategy"].transform("count")
+    summaries = summaries[cells >= 2]
+    rows = []
+    datasets = sorted(summaries["dataset"].unique())
+    for st in strategy_order(summaries["strategy"]):
+        mine = summaries[summaries["strategy"] == st]
+        lo, hi = bootstrap_ci(mine["rank"].tolist())
+        row = {
+            "strategy": st,
+            "strategy name": title(st),
+            "average rank (mean)": float(mine["rank"].mean()),
+            "average rank CI low": lo,
+            "average rank CI high": hi,
+            "dataset × seed cells": len(mine),
+            "strategies ranked per cell": int(summaries.groupby(["dataset", "seed"]).size().max()),
+        }
+        for d in datasets:
+            row[f"rank on {d} (mean)"] = float(mine[mine["dataset"] == d]["rank"].mean())
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("average rank (mean)").reset_index(drop=True)

@@ -1,0 +1,195 @@
+"""The contract every registered strategy keeps, checked over the whole registry (as Optuna
+tests its samplers): proposals inside the space, the budget respected, the same seed giving
+the same records, and a run SIGKILLed at random points resuming to exactly the records of
+an uninterrupted one. The strategies run through the real runner on a cheap deterministic
+objective; test_faults.py and test_workflow.py do the same with real training."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from synthetic import run_synthetic
+
+from gsos.optimizers.registry import STRATEGIES, strategy
+from gsos.space import SearchSpace
+
+ROOT = Path(__file__).resolve().parents[1]
+ALL = sorted(STRATEGIES)
+ITERATIONS = 24
+COST = 60.0  # full-training-set epochs for the multi-fidelity strategies
+
+
+def objective(params, trial_seed):
+    """Every hyperparameter matters a little; more epochs help; some configurations fail."""
+    if SLOW:
+        time.sleep(SLOW)
+    if params["num_conv_layers"] == 4 and params["kernel"] == 5 and params["stride"] == 2:
+        return {"status": "fail", "error": "RuntimeError: too small", "val_accuracy": None}
+    acc = 0.95 - 0.08 * abs(math.log10(params["lr"]) + 2.5) - 0.1 * params["dropout_rate"]
+    acc -= 0.03 * (params["optimizer"] == "sgd") + params["batch_size"] / 20_000
+    acc += 0.02 * math.log(params["epoch"]) + params["num_fc_units"] / 50_000
+    acc += (trial_seed % 13) / 10_000
+    acc = min(max(acc, 0.05), 1.0)
+    return {"status": "ok", "val_accuracy": acc, "test_accuracy": acc - 0.01}
+
+
+def settings(default_config):
+    s = {k: default_config[k] for k in default_config if k not in ("datasets", "run")}
+    s["hpo"] = {"iterations": ITERATIONS}
+    s["tpe"] = {**s["tpe"], "n_startup_jobs": 5}
+    s["cmaes"], s["ga"], s["pso"] = (
+        {"sigma0": 0.3, "popsize": 6},
+        {"population_size": 6},
+        {"pop_size": 6},
+    )
+    return s
+
+
+def run(name, default_config, tmp_path, seed=7, records_name="r"):
+    s = settings(default_config)
+    return run_synthetic(
+        name,
+        s,
+        seed,
+        tmp_path,
+        objective,
+        s["gsos"]["groups"],
+        cost_epochs=COST,
+        records_name=records_name,
+    )
+
+
+def strip(records):
+    timing = ("elapsed_seconds", "suggest_seconds", "eval_seconds")
+    return [{k: v for k, v in r.items() if k not in timing} for r in records]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_proposals_stay_in_the_space_and_the_budget_is_respected(name, default_config, tmp_path):
+    space = SearchSpace.from_config(default_config["search_space"])
+    records = run(name, default_config, tmp_path)
+    assert records, "no evaluation at all"
+    for r in records:
+        assert set(r["params"]) == set(space.names)
+        for k, v in r["params"].items():
+            assert space.params[k].contains(v), f"{k}={v!r} outside the space"
+        assert r["budget"] == r["params"]["epoch"]
+    multi = strategy(name).multi_fidelity(default_config)
+    cost = sum(r["sample_epochs"] for r in records) / 1000
+    if multi:
+        assert cost <= COST + 1e-9
+        assert cost > COST / 2, "most of the budget should be spent"
+        assert any(r["continues"] for r in records), "nothing was promoted"
+        for r in records:
+            if r["continues"]:  # only the new epochs are paid for
+                before = records[r["continues"] - 1]
+                assert before["params"] == {**r["params"], "epoch": before["budget"]}
+                assert r["sample_epochs"] == (r["budget"] - before["budget"]) * 1000
+    else:
+        assert len(records) <= ITERATIONS
+        assert all(r["continues"] is None for r in records)
+        if name != "grid":
+            assert len(records) == ITERATIONS
+    varied = {k for k in space.names if len({json.dumps(r["params"][k]) for r in records}) > 1}
+    assert len(varied) >= 5, f"{name} explored only {sorted(varied)}"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_the_same_seed_gives_the_same_records(name, default_config, tmp_path):
+    a = run(name, default_config, tmp_path, records_name="a")
+    b = run(name, default_config, tmp_path, records_name="b")
+    c = run(name, default_config, tmp_path, seed=8, records_name="c")
+    assert strip(a) == strip(b)
+    assert [r["params"] for r in a] != [r["params"] for r in c]
+
+
+KILLER = textwrap.dedent("""
+    # A zygote: import everything once, then fork the run again and again, SIGKILLing each
+    # child at a random moment; finally let one child finish.
+    import json, os, random, signal, sys, time
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[2])
+    import test_contract as tc
+    from gsos.records import journal_path, read_records
+
+    args = json.loads(sys.argv[1])
+    out = Path(args["out"])
+    journal = journal_path(out / "killed.jsonl")
+    tc.SLOW = args["slow"]
+
+    def child():
+        tc.run(args["name"], args["config"], out, records_name="killed")
+
+    (out / "warm").mkdir()  # one whole run first: every lazy import is paid before forking
+    tc.run(args["name"], args["config"], out / "warm", records_name="warm")
+
+    rng = random.Random(args["rng"])
+    kills, progress = 0, []
+    while kills < args["kills"]:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                child()
+            finally:
+                os._exit(0)
+        target = (progress[-1] if progress else 0) + rng.randint(0, 3)
+        done = False
+        while not done and len(read_records(journal)) < target:
+            done = os.waitpid(pid, os.WNOHANG) != (0, 0)
+            time.sleep(0.002)
+        if not done:
+            time.sleep(rng.uniform(0.0, 2 * args["slow"]))
+            done = os.waitpid(pid, os.WNOHANG) != (0, 0)
+        if done:
+            break
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        kills += 1
+        progress.append(len(read_records(journal)))
+    if (pid := os.fork()) == 0:
+        try:
+            child()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    print(json.dumps({"kills": kills, "progress": progress}))
+""")
+
+SLOW = 0.0  # seconds each synthetic evaluation sleeps (the killer sets it, to have moments)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_records(
+    name, default_config, tmp_path
+):
+    reference = run(name, default_config, tmp_path, records_name="whole")
+    args = {
+        "name": name,
+        "config": default_config,
+        "out": str(tmp_path),
+        "rng": 20261127 + ALL.index(name),
+        "kills": 6,
+        "slow": 0.004,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLER, json.dumps(args), str(ROOT / "tests")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["kills"] >= 4, report
+    from gsos.records import read_records
+
+    final = read_records(tmp_path / "killed.journal.jsonl")
+    assert [r["iteration"] for r in final] == list(range(1, len(reference) + 1))
+    assert strip(final) == strip(reference)
+    assert not (tmp_path / "killed.journal.jsonl.states").exists()  # states cleaned up
