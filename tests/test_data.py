@@ -87,3 +87,15 @@ def test_official_test_split_is_kept_apart():
     assert torch.equal(t["x_test"], test)
     assert m["split"]["test"] == "official"
     assert m["n_images"] == {"train": 30, "val": 10, "test": 6}
+
+
+def test_digits_read_without_sklearn_equal_load_digits():
+    from sklearn.datasets import load_digits
+
+    from gsos.data import digits_arrays
+
+    images, labels = digits_arrays()
+    d = load_digits()
+    np.testing.assert_array_equal(images, d.images)
+    np.testing.assert_array_equal(labels, d.target)
+    assert images.dtype == np.float64 and labels.dtype == d.target.dtype

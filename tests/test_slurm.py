@@ -63,21 +63,24 @@ def test_profile_runs_every_job_on_slurm_and_matches_a_local_run(
     total = int(steps[-1][1])
     submitted = out.count("has been submitted with SLURM jobid")
     assert total >= 10 and submitted == total - 1, out[-3000:]  # every job but `all` (local)
-    # the artifacts match the local run of the same config
-    for rel in sorted((workflow_run / "results" / "runs").rglob("records.jsonl")):
-        local = read_records(rel)
-        remote = read_records(tmp_path / rel.relative_to(workflow_run))
+    # the artifacts match the local run of the same config (whose strategies are a superset)
+    remote_runs = sorted((tmp_path / "results" / "tiny" / "runs").rglob("records.jsonl"))
+    assert len(remote_runs) == 2 * len(default_config["run"]["strategies"])
+    for rel in remote_runs:
+        remote = read_records(rel)
+        local = read_records(workflow_run / rel.relative_to(tmp_path))
         strip = [{k: v for k, v in r.items() if k not in TIMING} for r in local]
         assert [{k: v for k, v in r.items() if k not in TIMING} for r in remote] == strip, rel
+    reports, local_reports = tmp_path / "reports" / "tiny", workflow_run / "reports" / "tiny"
     for table in ("table4_published_check", "headline_published_check"):
         pd.testing.assert_frame_equal(
-            pd.read_csv(workflow_run / f"reports/{table}.csv"),
-            pd.read_csv(tmp_path / f"reports/{table}.csv"),
+            pd.read_csv(local_reports / f"{table}.csv"), pd.read_csv(reports / f"{table}.csv")
         )
-    local_t3 = pd.read_csv(workflow_run / "reports/table3.csv")
-    remote_t3 = pd.read_csv(tmp_path / "reports/table3.csv")
+    local_t3 = pd.read_csv(local_reports / "table3.csv")
+    remote_t3 = pd.read_csv(reports / "table3.csv")
     for col in ("mean_best_val_accuracy", "mean_test_accuracy", "mean_sample_epochs_total"):
         assert list(local_t3[col]) == list(remote_t3[col]), col
-    assert json.loads((tmp_path / "results/groups.json").read_text()) == json.loads(
-        (workflow_run / "results/groups.json").read_text()
+    groups = "results/tiny/groups.json"
+    assert json.loads((tmp_path / groups).read_text()) == json.loads(
+        (workflow_run / groups).read_text()
     )

@@ -109,3 +109,17 @@ def test_table5_measures_hyperopt_and_optuna_in_one_run():
     assert set(df["library"]) == {"hyperopt", "optuna"} and len(df) == 4
     assert (df["min_seconds"] <= df["median_seconds"]).all()
     assert (df["median_seconds"] <= df["max_seconds"]).all() and (df["min_seconds"] > 0).all()
+
+
+def test_hyperopt_starts_without_atpe_yet_atpe_still_works():
+    """ATPE (and scipy.stats with it) is imported only when something reads from it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from gsos._hyperopt import hyperopt; h = hyperopt(); "
+        "print('scipy.stats' in sys.modules); print(callable(h.atpe.suggest)); "
+        "print('scipy.stats' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["False", "True", "True"], out.stderr[-2000:]

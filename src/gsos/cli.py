@@ -15,7 +15,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gsos.atomic import atomic_write_text
 
@@ -230,19 +230,36 @@ def cmd_strategies(a: argparse.Namespace) -> None:
 
 
 def cmd_check_config(a: argparse.Namespace) -> None:
-    from gsos.config import load_config, load_schema
-
-    root = Path(__file__).resolve().parents[2]
-    cfg = load_config(
-        a.defaults or root / "config" / "config.yaml",
-        a.files,
-        None,
-        load_schema(a.schema or root / "workflow" / "schemas" / "config.schema.yaml"),
-    )
+    cfg = _config(a.files)
     print(
         f"config ok: experiment {cfg['experiment']!r}, datasets {cfg['run']['datasets']}, "
         f"strategies {cfg['run']['strategies']}, seeds {cfg['run']['seeds']}"
     )
+
+
+def _config(files: list[Path], cli: list[str] | None = None) -> dict[str, Any]:
+    """The config as the workflow layers it (defaults, then each file, then KEY=VALUE)."""
+    import yaml
+
+    from gsos.config import load_config, load_schema
+
+    root = Path(__file__).resolve().parents[2]
+    overrides = {}
+    for item in cli or []:
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value) if value.strip().startswith(("{", "[")) else value
+    return load_config(
+        root / "config" / "config.yaml",
+        files,
+        overrides,
+        load_schema(root / "workflow" / "schemas" / "config.schema.yaml"),
+    )
+
+
+def cmd_status(a: argparse.Namespace) -> None:
+    from gsos.status import status
+
+    print(status(_config(a.configfile, a.config), a.directory, a.stale_after))
 
 
 def cmd_table5(a: argparse.Namespace) -> None:
@@ -379,9 +396,21 @@ def parser() -> argparse.ArgumentParser:
         "check-config", help="layer and validate config files as the workflow does; all problems"
     )
     s.add_argument("files", type=Path, nargs="*", help="config files over the defaults, in order")
-    s.add_argument("--defaults", type=Path, help="default: config/config.yaml of this checkout")
-    s.add_argument("--schema", type=Path, help="default: workflow/schemas/config.schema.yaml")
     s.set_defaults(func=cmd_check_config)
+
+    s = sub.add_parser(
+        "status", help="every run of an experiment: done, running, stopped or waiting, and how far"
+    )
+    s.add_argument("--configfile", type=Path, nargs="*", default=[], help="as given to snakemake")
+    s.add_argument("--config", nargs="*", help="KEY=VALUE, as given to snakemake")
+    s.add_argument("--directory", type=Path, default=Path("."), help="where the workflow runs")
+    s.add_argument(
+        "--stale-after",
+        type=float,
+        default=120.0,
+        help="a journal unchanged for this many seconds counts as stopped, not running",
+    )
+    s.set_defaults(func=cmd_status)
 
     s = sub.add_parser("table5", help="TPE process time micro-benchmark (paper Table 5)")
     s.add_argument("--settings", required=True)

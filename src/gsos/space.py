@@ -39,7 +39,9 @@ class Param:
         return self.low <= float(value) <= self.high
 
     def to_hyperopt(self) -> Any:
-        from hyperopt import hp
+        from gsos._hyperopt import hyperopt
+
+        hp = hyperopt().hp
 
         if self.kind == "choice":
             return hp.choice(self.name, list(self.values))
@@ -126,7 +128,9 @@ class SearchSpace:
         self, space: Mapping[str, Any], hp_vals: Mapping[str, Any]
     ) -> dict[str, Value]:
         """The reference decoding through hyperopt itself (for tests)."""
-        from hyperopt.fmin import space_eval
+        from gsos._hyperopt import hyperopt
+
+        space_eval = hyperopt().space_eval
 
         raw = space_eval(dict(space), {k: _scalar(v) for k, v in hp_vals.items()})
         return {k: self.params[k].cast(v) for k, v in raw.items()}

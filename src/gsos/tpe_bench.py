@@ -15,7 +15,11 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-from hyperopt import STATUS_OK, Trials, fmin, hp, tpe
+
+from gsos._hyperopt import hyperopt
+
+_h = hyperopt()
+STATUS_OK, Trials, fmin, hp, tpe = _h.STATUS_OK, _h.Trials, _h.fmin, _h.hp, _h.tpe
 
 
 def tpe_process_time(

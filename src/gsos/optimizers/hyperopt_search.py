@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from gsos._hyperopt import hyperopt
 from gsos.optimizers.base import Budget, CountingBudget, Evaluation, Optimizer, Outcome, View
 from gsos.space import _scalar
 
@@ -38,7 +39,7 @@ class TPESettings:
         )
 
     def algo(self) -> Callable[..., Any]:
-        from hyperopt import tpe
+        tpe = hyperopt().tpe
 
         return partial(
             tpe.suggest,
@@ -50,7 +51,7 @@ class TPESettings:
 
 def _insert_done(trials: Any, domain: Any, hp_vals: Mapping[str, Any], result: dict) -> None:
     """Add a finished trial to hyperopt's ``trials``."""
-    from hyperopt import base
+    base = hyperopt().base
 
     (tid,) = trials.new_trial_ids(1)
     misc = {
@@ -77,8 +78,8 @@ class HyperoptSearch(Optimizer):
         algo: str = "tpe",
         tpe: TPESettings | None = None,
     ):
-        from hyperopt import Trials, base, rand
-
+        h = hyperopt()
+        Trials, base, rand = h.Trials, h.base, h.rand
         self.view = view
         self.hspace = view.space.hyperopt_space(view.names)
         self.domain = base.Domain(lambda _: 0.0, self.hspace)
@@ -98,8 +99,8 @@ class HyperoptSearch(Optimizer):
         return Evaluation(params=params, budget=int(params["epoch"]), raw=hp_vals)
 
     def tell(self, evaluation: Evaluation, outcome: Outcome) -> None:
-        from hyperopt import STATUS_FAIL, STATUS_OK
-
+        h = hyperopt()
+        STATUS_FAIL, STATUS_OK = h.STATUS_FAIL, h.STATUS_OK  # noqa: N806 - hyperopt's names
         self.spent.spend(outcome.cost)
         loss = outcome.loss
         result = (
