@@ -79,15 +79,16 @@ class Progress:
 
     def __call__(self, records: list[dict[str, Any]], n_train: int, final: bool = False) -> None:
         now = time.monotonic()
-        if not final and now - self.last < self.every:
-            return
+        frac = self.fraction(records, n_train)
+        if not final and (now - self.last < self.every or frac >= 1.0):
+            return  # (a finished run says so in its final line)
         self.last = now
         elapsed = records[-1]["elapsed_seconds"] if records else 0.0
-        frac = self.fraction(records, n_train)
         best = best_record(records)
         best_text = f"best val {best['val_accuracy']:.4f}" if best else "no successful trial yet"
         if self.budget.cost is not None:
-            done = f"{len(records)} evaluations, {frac:.0%} of the cost budget"
+            n = len(records)
+            done = f"{n} evaluation{'s' if n != 1 else ''}, {frac:.0%} of the cost budget"
         else:
             done = f"{len(records)}/{self.budget.evaluations} trials"
         left = (

@@ -22,6 +22,8 @@ from gsos.data import DeviceData
 from gsos.descent import SGD, Adam
 from gsos.model import CNN, Architecture
 
+CHUNK_ELEMENTS = 1 << 22  # values gathered and normalised at once: 16 MB of float32
+
 
 @dataclass
 class TrainSettings:
@@ -194,18 +196,24 @@ def train_and_evaluate(
     n, bs = len(x), int(params["batch_size"])
     epochs, diverged, epochs_run = int(params["epoch"]), False, 0
     start = time.perf_counter()
+    # Batches are gathered and normalised a chunk of them at a time (one gather and one
+    # normalisation per chunk instead of per step; the values are the same), each chunk a
+    # whole number of batches and at most CHUNK_ELEMENTS values, whatever the dataset.
+    per_chunk = max(1, CHUNK_ELEMENTS // (bs * x[0].numel())) * bs
     for _ in range(done, epochs):
         model.train()
         order = torch.randperm(n, device=device, generator=gen)
         epoch_loss = torch.zeros((), device=device)
-        for i in range(0, n, bs):
-            idx = order[i : i + bs]
-            with autocast(device, fast):
-                loss = loss_fn(model(batch_input(data, x[idx], fast)).float(), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            epoch_loss += loss.detach()
+        for c in range(0, n, per_chunk):
+            idx = order[c : c + per_chunk]
+            xc, yc = batch_input(data, x[idx], fast), y[idx]
+            for i in range(0, len(idx), bs):
+                with autocast(device, fast):
+                    loss = loss_fn(model(xc[i : i + bs]).float(), yc[i : i + bs])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                epoch_loss += loss.detach()
         epochs_run += 1
         if not torch.isfinite(epoch_loss):  # one sync per epoch, not per step
             diverged = True
