@@ -75,6 +75,16 @@ def snakemake(*args, cwd: Path, timeout=600, env=None) -> subprocess.CompletedPr
     )
 
 
+def planned(run) -> dict[str, int]:
+    """Snakemake's job counts from a dry run's summary."""
+    out = run.stdout + run.stderr
+    return {
+        line.split()[0]: int(line.split()[1])
+        for line in out.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    }
+
+
 def tiny_config(default_config: dict) -> dict:
     cfg = copy.deepcopy(default_config)
     del cfg["experiment"]  # named after the file it is written to

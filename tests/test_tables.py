@@ -15,7 +15,7 @@ def test_published_table3_reproduces_published_table4_except_the_intel_cell():
 
 
 def test_headline_averages_are_ratios_of_sums():
-    got = T.headline(T.published_table3()).set_index("figure")["value"].round(2)
+    got = T.paper_headline(T.published_table3()).set_index("figure")["value"].round(2)
     assert got.to_dict() == {
         "time_to_best_reduction_percent": 19.69,
         "total_time_reduction_percent": 31.90,
@@ -59,31 +59,61 @@ def test_run_metrics_take_the_test_accuracy_of_the_best_validation_trial():
     assert m["n_failed"] == 1 and m["sample_epochs_to_best"] == 200
 
 
-def test_tables_from_runs():
+def two_seeds():
     runs = []
     for seed in (0, 1):
         runs.append(
             [
                 record("d", "gsos", seed, 1, 0.7, 0.6, 5.0),
-                record("d", "gsos", seed, 2, 0.8, 0.7, 10.0),
+                record("d", "gsos", seed, 2, 0.8 + seed / 100, 0.7, 10.0 + seed),
             ]
         )
         runs.append(
             [
                 record("d", "simultaneous", seed, 1, 0.9, 0.8, 8.0),
-                record("d", "simultaneous", seed, 2, 0.5, 0.5, 20.0),
+                record("d", "simultaneous", seed, 2, 0.5, 0.5, 20.0 + 3 * seed),
             ]
         )
-    frame = T.runs_frame(runs)
+    return T.runs_frame(runs)
+
+
+def test_tables_from_runs():
+    frame = two_seeds()
     t3 = T.table3(frame)
     row = t3.set_index("strategy").loc["gsos"]
-    assert (
-        row["n_runs"] == 2 and row["mean_total_seconds"] == 10.0 and row["std_total_seconds"] == 0
-    )
-    t4 = T.table4(t3).iloc[0]
-    assert t4["time_reduction_percent"] == pytest.approx(50.0)
-    assert t4["time_to_best_reduction_percent"] == pytest.approx(-25.0)
-    assert t4["val_accuracy_change"] == pytest.approx(-0.1)
+    assert row["n_runs"] == 2 and row["mean_total_seconds"] == 10.5
+    assert row["ci_low_total_seconds"] == 10.0 and row["ci_high_total_seconds"] == 11.0
+    t4 = T.table4(t3, frame).iloc[0]
+    assert t4["time_reduction_percent"] == pytest.approx((21.5 - 10.5) / 21.5 * 100)
+    assert t4["time_to_best_reduction_percent"] == pytest.approx((8 - 10.5) / 8 * 100)
+    assert t4["val_accuracy_change"] == pytest.approx(0.805 - 0.9)
+    assert t4["sample_epochs_reduction_percent"] == 0.0  # both spent 200 sample-epochs a run
+    assert t4["ci_low_val_accuracy_change"] <= t4["val_accuracy_change"]
+    assert t4["val_accuracy_change"] <= t4["ci_high_val_accuracy_change"]
+    assert 0 <= t4["p_time_reduction_percent"] <= 1
+
+
+def test_intervals_never_leave_their_metrics_bounds():
+    """Accuracies near 1 and times near 0, with a wide spread: a t-interval would leave
+    [0, 1] and go below 0; the bootstrap intervals cannot."""
+    runs = []
+    for seed, (acc, secs) in enumerate([(1.0, 0.5), (0.99, 30.0), (0.7, 0.4), (1.0, 0.3)]):
+        for strategy in ("gsos", "simultaneous"):
+            runs.append([record("d", strategy, seed, 1, acc, acc, secs)])
+    t3 = T.table3(T.runs_frame(runs))
+    assert (t3["ci_high_best_val_accuracy"] <= 1).all() and (t3["ci_low_test_accuracy"] >= 0).all()
+    assert (t3["ci_low_total_seconds"] >= 0).all()
+    from gsos.stats import mean_ci
+
+    assert mean_ci([1.0, 0.99, 0.7, 1.0])[3] > 1  # the t-interval would have
+
+
+def test_headline_has_an_interval_and_one_convention():
+    head = T.headline(two_seeds()).set_index("figure")
+    acc = head.loc["val. accuracy change (absolute)"]
+    assert acc["value"] == pytest.approx(0.805 - 0.9)  # absolute, as Table 4
+    assert acc["value CI low"] <= acc["value"] <= acc["value CI high"]
+    assert "sample-epochs reduction (%)" in head.index
 
 
 def test_markdown_and_time_format():
@@ -98,16 +128,18 @@ def test_paired_tests_and_published_side_by_side():
         runs.append([record("d", "gsos", seed, 1, 0.7 + seed / 100, 0.6, 5.0 + seed)])
         runs.append([record("d", "simultaneous", seed, 1, 0.8 + seed / 100, 0.7, 9.0 + seed)])
     frame = T.runs_frame(runs)
-    tests = T.paired_tests(frame).set_index("metric")
-    assert tests.loc["total_seconds", "mean_difference"] == pytest.approx(-4.0)
-    assert tests.loc["best_val_accuracy", "n_pairs"] == 3
+    tests = T.paired_tests(frame).set_index("metric (GSOS - simultaneous)")
+    assert tests.loc["total time (s)", "mean difference"] == pytest.approx(-4.0)
+    assert tests.loc["best val. accuracy", "pairs"] == 3
     t3 = T.table3(frame)
     side = T.table3_vs_published(t3)
     ahe = side[(side["dataset"] == "AHE") & (side["strategy"] == "gsos")].iloc[0]
     assert ahe["mean_best_val_accuracy_published"] == 0.7433
     assert pd.isna(ahe["mean_best_val_accuracy_reproduced"])
-    head = T.headline_vs_published(T.headline(t3)).set_index("figure")
-    assert head.loc["total_time_reduction_percent", "value_published"] == 31.90
+    head = T.headline_vs_published(t3).set_index("figure")
+    assert head.loc["total time reduction (%)", "value_published"] == 31.90
+    assert head["value_reproduced"].isna().all()  # dataset 'd' is not one of the paper's
+    assert (head["paper datasets in this experiment"] == "none").all()
 
 
 def test_latex_and_html_escape_and_flag():

@@ -121,29 +121,33 @@ def strategies_table(runs: Sequence[Sequence[Mapping[str, Any]]]) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def compact(df: pd.DataFrame, floatfmt: str = ".4f") -> pd.DataFrame:
-    """Each 'X (mean)' with its 'X CI low'/'X CI high' as one cell: mean [low, high]."""
+def compact(
+    df: pd.DataFrame, floatfmt: str = ".4f", drop: Sequence[str] = (" (s.d.)",)
+) -> pd.DataFrame:
+    """Each value with its 'CI low'/'CI high' columns as one cell, 'value [low, high]'
+    (columns ending in ``drop`` are left out): the form people read; the CSV keeps all."""
     out = {}
     for col in df.columns:
-        if col.endswith(" CI low") or col.endswith(" CI high"):
+        if col.endswith((" CI low", " CI high")) or col.endswith(tuple(drop)):
             continue
-        if col.endswith(" (mean)") and f"{col[:-7]} CI low" in df.columns:
-            base = col[:-7]
+        base = col[: -len(" (mean)")] if col.endswith(" (mean)") else col
+        if f"{base} CI low" in df.columns and f"{base} CI high" in df.columns:
             lo, hi = df[f"{base} CI low"], df[f"{base} CI high"]
-            out[f"{base} (mean [95 % CI])"] = [
-                _cell(m, a, b, floatfmt) for m, a, b in zip(df[col], lo, hi, strict=True)
-            ]
+            name = f"{base} (mean [95 % CI])" if col.endswith(" (mean)") else f"{base} [95 % CI]"
+            out[name] = [_cell(m, a, b, floatfmt) for m, a, b in zip(df[col], lo, hi, strict=True)]
         else:
             out[col] = df[col]
     return pd.DataFrame(out)
 
 
 def _cell(mean: float, lo: float, hi: float, fmt: str) -> str:
+    from gsos.tables import fmt_number
+
     if not np.isfinite(mean):
         return "n/a"
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        return format(mean, fmt)
-    return f"{mean:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+        return fmt_number(mean, fmt)
+    return f"{fmt_number(mean, fmt)} [{fmt_number(lo, fmt)}, {fmt_number(hi, fmt)}]"
 
 
 def ranks_table(runs: Sequence[Sequence[Mapping[str, Any]]]) -> pd.DataFrame:

@@ -117,9 +117,18 @@ def density_colours(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (z - z.min()) / span if span > 0 else np.zeros(len(x))
 
 
+def group_starts(trials: pd.DataFrame) -> list[tuple[int, str]]:
+    """(first iteration, group name) of each GSOS group after the first, from the records."""
+    if "group" not in trials.columns or trials.empty:
+        return []
+    firsts = trials.sort_values("iteration").groupby("group", sort=False)["iteration"].min()
+    return sorted((int(i), str(g)) for g, i in firsts.items() if int(i) > 1)
+
+
 def figure2(trials: pd.DataFrame, png: Path) -> None:
     """Per dataset and strategy: validation accuracy against iteration, runs pooled,
-    points coloured by local density (red dense, blue sparse)."""
+    points coloured by local density (red dense, blue sparse); dashed lines where each GSOS
+    group starts."""
     datasets = sorted(trials["dataset"].unique())
     strategies = [s for s in STRATEGY_LABEL if s in set(trials["strategy"])]
     fig, axes = plt.subplots(
@@ -129,6 +138,7 @@ def figure2(trials: pd.DataFrame, png: Path) -> None:
         figsize=(5 * len(strategies), 3.2 * len(datasets)),
         sharey="row",
     )
+    sc = None
     for i, d in enumerate(datasets):
         for j, s in enumerate(strategies):
             ax = axes[i][j]
@@ -145,11 +155,19 @@ def figure2(trials: pd.DataFrame, png: Path) -> None:
                 vmax=1,
                 s=14,
             )
-            ax.set_title(f"{d}: {STRATEGY_LABEL[s]} ({t['seed'].nunique()} runs)", fontsize=9)
+            if s == "gsos":
+                for start, name in group_starts(t):
+                    ax.axvline(start - 0.5, color="black", ls="--", lw=0.8)
+                    ax.text(start, 1.0, f" {name}", fontsize=7, va="top")
+            ax.set_title(
+                f"{d}: {STRATEGY_LABEL[s]} ({t['seed'].nunique()} runs pooled)", fontsize=9
+            )
             ax.set_xlabel("iteration")
             ax.set_ylabel("validation accuracy")
             ax.set_ylim(0, 1.02)
-    fig.colorbar(sc, ax=axes.ravel().tolist(), label="local density (scaled)")
+            ax.xaxis.set_major_locator(plt.MaxNLocator(nbins=6, integer=True))
+    if sc is not None:
+        fig.colorbar(sc, ax=axes.ravel().tolist(), label="local density (scaled)")
     save(fig, png)
 
 
@@ -165,16 +183,19 @@ def best_so_far(run: pd.DataFrame, x: str) -> tuple[np.ndarray, np.ndarray]:
 
 def convergence(trials: pd.DataFrame, png: Path) -> None:
     """Per dataset: best-so-far validation accuracy against wall-clock and against training
-    sample-epochs (a hardware-independent cost); mean over seeds with a ±1 s.d. band."""
+    sample-epochs (a hardware-independent cost); mean over seeds with a 95 % percentile
+    bootstrap band of that mean."""
+    from gsos.stats import percentile_band
+
     datasets = sorted(trials["dataset"].unique())
     axes_x = [
-        ("elapsed_seconds", "wall-clock since run start (s)"),
-        ("sample_epochs", "training sample-epochs (cumulative)"),
+        ("elapsed_seconds", "wall-clock since run start", "s"),
+        ("sample_epochs", "training cost (sample-epochs, cumulative)", ""),
     ]
     fig, axes = plt.subplots(len(datasets), 2, squeeze=False, figsize=(10, 3.3 * len(datasets)))
     colours = dict(zip(STRATEGY_LABEL, sns.color_palette("deep", 2), strict=True))
     for i, d in enumerate(datasets):
-        for j, (x, label) in enumerate(axes_x):
+        for j, (x, label, unit) in enumerate(axes_x):
             ax = axes[i][j]
             for s, name in STRATEGY_LABEL.items():
                 runs = trials[(trials["dataset"] == d) & (trials["strategy"] == s)]
@@ -185,18 +206,18 @@ def convergence(trials: pd.DataFrame, png: Path) -> None:
                 # from where every run has a value: a mean over fewer runs would jump
                 start = max(cx[0] for cx, _ in curves)
                 grid = np.linspace(start, max(cx[-1] for cx, _ in curves), 200)
-                ys = []
-                for cx, cy in curves:  # value of the step curve at each grid point
-                    idx = np.searchsorted(cx, grid, side="right") - 1
-                    ys.append(np.where(idx >= 0, cy[np.clip(idx, 0, None)], np.nan))
-                ys = np.where(np.isfinite(ys), ys, np.nan)
-                mean, sd = np.nanmean(ys, axis=0), np.nanstd(ys, axis=0)
-                ax.plot(grid, mean, color=colours[s], label=f"{name} ({len(curves)} runs)")
-                ax.fill_between(grid, mean - sd, mean + sd, color=colours[s], alpha=0.2)
+                ys = band_on_grid(curves, grid)
+                ys[~np.isfinite(ys)] = np.nan
+                mean = np.nanmean(ys, axis=0)
+                lo, hi = percentile_band(ys)
+                ax.plot(grid, mean, color=colours[s], label=f"{name} (mean of {len(curves)} runs)")
+                ax.fill_between(grid, lo, hi, color=colours[s], alpha=0.2, lw=0)
+            readable_axis(ax, False, unit)
             ax.set_xlabel(label)
             ax.set_ylabel("best validation accuracy so far")
             ax.set_title(d, fontsize=9)
             ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle("band: 95 % percentile bootstrap interval of the mean over seeds", fontsize=8)
     save(fig, png)
 
 

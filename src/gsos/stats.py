@@ -102,3 +102,37 @@ def percentile_band(
         means = np.nanmean(ys[idx], axis=1)
         alpha = (1 - level) / 2
         return np.nanquantile(means, alpha, axis=0), np.nanquantile(means, 1 - alpha, axis=0)
+
+
+def paired_bootstrap_ci(
+    a: Sequence[float], b: Sequence[float], statistic, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """A BCa bootstrap interval of ``statistic(a, b)`` with the pairs (a_i, b_i) resampled
+    together (runs paired by seed); NaN with fewer than 2 pairs."""
+    a_, b_ = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a_) < 2:
+        return math.nan, math.nan
+    if np.ptp(a_) == 0 and np.ptp(b_) == 0:
+        value = float(statistic(a_, b_))
+        return value, value
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = stats.bootstrap(
+            (a_, b_),
+            lambda x, y: statistic(x, y),
+            paired=True,
+            vectorized=False,
+            confidence_level=level,
+            n_resamples=BOOTSTRAP_RESAMPLES,
+            method="BCa",
+            rng=np.random.default_rng(seed),
+        )
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        res = stats.bootstrap(
+            (a_, b_), lambda x, y: statistic(x, y), paired=True, vectorized=False,
+            confidence_level=level, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
+            rng=np.random.default_rng(seed),
+        )  # fmt: skip
+        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return lo, hi

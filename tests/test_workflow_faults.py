@@ -1,0 +1,171 @@
+"""Real Snakemake runs of their own: bad input, kills, a changed folder, a failing job."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from conftest import ROOT, planned, snakemake, tiny_config
+
+from gsos.records import read_records
+
+
+def test_bad_config_stops_before_any_job_with_a_clear_message(tmp_path, default_config):
+    cfg = tiny_config(default_config)
+    cfg["hpo"]["iterations"] = "lots"
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    run = snakemake("--configfile", "bad.yaml", "--cores", "1", cwd=tmp_path)
+    assert run.returncode != 0
+    assert "hpo.iterations: 'lots' is not of type 'integer'" in run.stdout + run.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_lint_is_clean_and_paper_protocol_plans(tmp_path):
+    lint = snakemake("--lint", cwd=ROOT)
+    assert lint.returncode == 0, lint.stdout[-3000:]
+    plan = snakemake("-n", "--configfile", str(ROOT / "config/paper.yaml"), cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    stats = planned(plan)
+    assert stats["hpo"] == 60 and stats["prepare_data"] == 6 and stats["download"] == 6
+    assert "results/paper/runs/" in plan.stdout + plan.stderr
+
+
+def test_killed_workflow_resumes_with_rerun_incomplete(tmp_path, default_config):
+    """SIGKILL Snakemake and its job mid-HPO (a power cut), then unlock and rerun."""
+    import signal
+    import time
+
+    from gsos.records import read_records
+
+    cfg = tiny_config(default_config)
+    cfg["hpo"]["iterations"] = 16
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    target = "results/c/runs/digits/gsos/seed0/records.jsonl"
+    partial = tmp_path / target.replace("records.jsonl", "records.journal.jsonl")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--configfile",
+            "c.yaml",
+            "--cores",
+            "1",
+            target,
+        ],
+        cwd=tmp_path,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 240
+    while len(read_records(partial)) < 3:
+        assert proc.poll() is None and time.monotonic() < deadline, "HPO never got going"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(read_records(partial))
+    assert 3 <= done_before < 16 and not (tmp_path / target).exists()
+
+    assert snakemake("--configfile", "c.yaml", "--unlock", cwd=tmp_path).returncode == 0
+    rerun = snakemake(
+        "--configfile", "c.yaml", "--cores", "1", "--rerun-incomplete", target, cwd=tmp_path
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    log = (tmp_path / "logs/c/hpo/digits/gsos/seed0.log").read_text()
+    assert "resuming after iteration" in log
+    records = read_records(tmp_path / target)
+    assert [r["iteration"] for r in records] == list(range(1, 17))
+
+
+def test_cuda_without_a_gpu_stops_before_any_job(tmp_path, default_config):
+    cfg = tiny_config(default_config)
+    cfg["device"] = "cuda"
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    run = snakemake("--configfile", "c.yaml", "--cores", "1", cwd=tmp_path)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "device: cuda" in out and "no GPU" in out, out[-2000:]
+    assert not (tmp_path / "results").exists()  # not a single job ran
+
+
+def test_a_failing_jobs_own_error_line_reaches_the_console(tmp_path, default_config):
+    cfg = tiny_config(default_config)
+    (tmp_path / "empty").mkdir()
+    cfg["datasets"]["mine"] = {
+        "source": {"kind": "folder", "path": str(tmp_path / "empty")},
+        "image_size": 8,
+    }
+    cfg["run"]["datasets"] = ["mine"]
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    run = snakemake("--configfile", "c.yaml", "--cores", "1", cwd=tmp_path)
+    assert run.returncode != 0
+    assert f"{tmp_path / 'empty'}: no class subfolders found" in run.stdout + run.stderr
+
+
+def test_editing_a_folder_dataset_prepares_it_again(tmp_path, default_config):
+    from test_images import messy_folder, write_image
+
+    folder = messy_folder(tmp_path / "pets")
+    cfg = tiny_config(default_config)
+    cfg["datasets"]["pets"] = {"source": {"kind": "folder", "path": str(folder)}, "image_size": 8}
+    cfg["run"]["datasets"] = ["pets"]
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    target = "results/c/data/pets/data.pt"
+    assert snakemake("--configfile", "c.yaml", "--cores", "1", target, cwd=tmp_path).returncode == 0
+    plan = snakemake("--configfile", "c.yaml", "-n", target, cwd=tmp_path)
+    assert "Nothing to be done" in plan.stdout + plan.stderr
+    write_image(folder / "dog" / "new.png", "RGB", (20, 20), 777)  # one more image
+    plan = snakemake("--configfile", "c.yaml", "-n", target, cwd=tmp_path)
+    assert planned(plan).get("prepare_data") == 1, plan.stdout[-2000:]
+    (folder / "dog" / "new.png").unlink()
+    (folder / "cat" / "0.jpg").unlink()  # one fewer
+    plan = snakemake("--configfile", "c.yaml", "-n", target, cwd=tmp_path)
+    assert planned(plan).get("prepare_data") == 1
+
+
+KILL_AFTER_RENAME = """
+# Test hook (on PYTHONPATH as sitecustomize): SIGKILL the process the moment the file
+# named in GSOS_TEST_KILL_AFTER_REPLACE has been put in place, before anything else runs.
+import os, signal
+_replace = os.replace
+def replace(src, dst, *a, **k):
+    _replace(src, dst, *a, **k)
+    target = os.environ.get("GSOS_TEST_KILL_AFTER_REPLACE")
+    if target and str(dst).endswith(target):
+        os.kill(os.getpid(), signal.SIGKILL)
+os.replace = replace
+"""
+
+
+def test_a_kill_right_after_the_records_are_in_place_costs_no_training(tmp_path, default_config):
+    """Snakemake deletes the outputs of a job that did not exit cleanly; the finished trials
+    must survive that, even when the kill lands between the final rename and the exit."""
+
+    import yaml
+    from conftest import snakemake, tiny_config
+
+    cfg = tiny_config(default_config)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(KILL_AFTER_RENAME)
+    target = "results/c/runs/digits/gsos/seed0/records.jsonl"
+    env = {"PYTHONPATH": str(hook), "GSOS_TEST_KILL_AFTER_REPLACE": target}
+    killed = snakemake("--configfile", "c.yaml", "--cores", "1", target, cwd=tmp_path, env=env)
+    assert killed.returncode != 0
+    log = tmp_path / "logs/c/hpo/digits/gsos/seed0.log"
+    assert "iteration 6" in log.read_text() or "6/6" in log.read_text()
+    rerun = snakemake(
+        "--configfile", "c.yaml", "--cores", "1", "--rerun-incomplete", target, cwd=tmp_path
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    text = log.read_text()
+    assert "resuming after iteration 6" in text, text[-2000:]
+    assert "val=" not in text.split("resuming after iteration 6")[1]  # nothing trained again
+    assert [r["iteration"] for r in read_records(tmp_path / target)] == list(range(1, 7))
