@@ -138,6 +138,22 @@ def test_statistics_and_published_comparisons(workflow_run):
     assert "\\toprule" in (reports / "table3.tex").read_text()
 
 
+def test_status_reports_every_run(workflow_run):
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "gsos", "status", "--configfile", "tiny.yaml"],
+        cwd=workflow_run,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.startswith(f"experiment {EXP}: 22 runs (22 done)")
+    assert "6/6 trials" in run.stdout and "epochs" in run.stdout
+
+
 def test_second_run_has_nothing_to_do(workflow_run):
     run = snakemake("--configfile", "tiny.yaml", "-n", cwd=workflow_run)
     assert run.returncode == 0

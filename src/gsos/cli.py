@@ -45,7 +45,7 @@ def _write_table(
 def cmd_download(a: argparse.Namespace) -> None:
     from gsos.download import download
 
-    record = download(json.loads(a.settings)["source"], Path(a.resources) / a.name)
+    record = download(json.loads(a.settings)["source"], Path(a.resources) / a.name, say=CONSOLE)
     atomic_write_text(a.out, json.dumps(record, indent=2) + "\n")
     print(f"{a.name}: {len(record['files'])} file(s) verified and unpacked", file=sys.stderr)
 
@@ -53,7 +53,9 @@ def cmd_download(a: argparse.Namespace) -> None:
 def cmd_prepare(a: argparse.Namespace) -> None:
     from gsos.data import prepare_dataset, save_prepared
 
-    tensors, manifest = prepare_dataset(a.name, json.loads(a.settings), Path(a.resources))
+    tensors, manifest = prepare_dataset(
+        a.name, json.loads(a.settings), Path(a.resources), say=CONSOLE
+    )
     if a.download:
         manifest["source"]["files"] = json.loads(Path(a.download).read_text())["files"]
     save_prepared(a.data, a.manifest, tensors, manifest)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,7 +233,10 @@ def load_digits_source() -> tuple[torch.Tensor, np.ndarray, list[str], dict[str,
 
 
 def prepare_dataset(
-    name: str, cfg: Mapping[str, Any], resources: Path = Path("resources")
+    name: str,
+    cfg: Mapping[str, Any],
+    resources: Path = Path("resources"),
+    say: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Prepare one configured dataset (``datasets.<name>`` of the config).
 
@@ -266,6 +269,7 @@ def prepare_dataset(
             },
             test_path=Path(src["test_path"]) if src.get("test_path") else None,
             classes=cfg.get("classes"),
+            say=say,
             **common,
         )
     elif kind in ("http", "kaggle"):
@@ -282,7 +286,7 @@ def prepare_dataset(
             train = locate(root, src["train"])
             test = locate(root, src["test"]) if src.get("test") else None
             tensors, manifest = prepare_folder(
-                train, source=source, test_path=test, classes=cfg.get("classes"), **common
+                train, source=source, test_path=test, classes=cfg.get("classes"), say=say, **common
             )
     else:
         raise DataError(f"datasets.{name}.source.kind: unknown kind {kind!r}")
@@ -368,6 +372,7 @@ def prepare_folder(
     source: dict[str, Any],
     test_path: Path | None = None,
     classes: Sequence[str] | None = None,
+    say: Callable[[str], None] | None = None,
     **common: Any,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """A folder of class subfolders (and optionally an official test folder alike).
@@ -388,8 +393,8 @@ def prepare_folder(
                     "fix datasets.<name>.classes in the config"
                 )
         left_out = [c for c in available if c not in classes]
-    train = decode_folder(path, size, channels, classes)
-    test = decode_folder(test_path, size, channels, train.class_names) if test_path else None
+    train = decode_folder(path, size, channels, classes, say)
+    test = decode_folder(test_path, size, channels, train.class_names, say) if test_path else None
     skipped = train.skipped + (test.skipped if test else [])
     source = {**source, "sha256": train.sha256, "modes": train.modes, "sizes": train.sizes}
     if test:

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from gsos.errors import DataError
+from gsos.progress import Ticker
 
 
 class UnsafeArchive(DataError):
@@ -118,6 +119,7 @@ def fetch_http(
     progressbar: bool = True,
     timeout: float = 60.0,
     backoff: float = 1.0,
+    say: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Download each file, verify size and hash, return paths.
 
@@ -141,7 +143,10 @@ def fetch_http(
     out = []
     for name, f in zip(names, files, strict=True):
         for attempt in range(retries + 1):
-            downloader = pooch.HTTPDownloader(progressbar=progressbar, timeout=timeout)
+            bar: Any = progressbar
+            if progressbar and say is not None:  # a line on the console every 10 s instead
+                bar = Ticker(f"downloading {f['url']}", f.get("size"), say, unit="B")
+            downloader = pooch.HTTPDownloader(progressbar=bar, timeout=timeout)
             try:
                 path = Path(fetcher.fetch(name, downloader=downloader))
                 break
@@ -240,6 +245,7 @@ def download(
     root: Path,
     kaggle_api: Callable[[], Any] | None = None,
     progressbar: bool = True,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Fetch and unpack one dataset's files into ``root/data``; return what was done."""
     downloads, data = root / "downloads", root / "data"
@@ -249,6 +255,7 @@ def download(
             downloads,
             retries=int(source.get("retries", 3)),
             progressbar=progressbar,
+            say=say,
         )
     elif source["kind"] == "kaggle":
         files = fetch_kaggle(source["dataset"], downloads, kaggle_api)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from PIL import Image, UnidentifiedImageError
 from gsos.dedup import pixel_key
 from gsos.errors import DataError
 from gsos.folders import is_hidden, walk
+from gsos.progress import Ticker
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 Image.MAX_IMAGE_PIXELS = 200_000_000  # a photo, not a decompression bomb
@@ -105,9 +106,16 @@ def class_folders(root: Path) -> tuple[dict[str, Path], list[str]]:
 
 
 def decode_folder(
-    root: Path, size: int, channels: int, classes: Sequence[str] | None = None
+    root: Path,
+    size: int,
+    channels: int,
+    classes: Sequence[str] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> DecodedFolder:
-    """Decode ``root/<class>/**/<file>``; ``classes`` fixes which classes and their order."""
+    """Decode ``root/<class>/**/<file>``; ``classes`` fixes which classes and their order.
+
+    ``say`` gets a progress line every 10 s of a long decode (files done of all, time left).
+    """
     root = Path(root)
     folders, hidden = class_folders(root)
     names = list(classes) if classes is not None else sorted(folders)
@@ -125,11 +133,19 @@ def decode_folder(
     modes: Counter[str] = Counter()
     sizes: Counter[str] = Counter()
     digest = hashlib.sha256()
+    listing = {name: walk(folders[name]) for name in names}
+    ticker = Ticker(
+        f"decoding {root}",
+        sum(len(f) for f, _ in listing.values()),
+        say or (lambda _: None),
+        unit=" files",
+    )
     for label, name in enumerate(names):
-        files, hidden_here = walk(folders[name])
+        files, hidden_here = listing[name]
         hidden += [str(h.relative_to(root)) for h in hidden_here]
         n_before = len(arrays)
         for f in files:
+            ticker.update()
             rel = str(f.relative_to(root))
             try:
                 arr, mode, wh, key = decode_image(f, size, channels)
@@ -149,6 +165,7 @@ def decode_folder(
                 f"{folders[name]}: class {name!r} has no usable images "
                 f"({len(files)} file(s), all skipped); add images or remove the folder"
             )
+    ticker.close()
     return DecodedFolder(
         images=torch.from_numpy(np.stack(arrays)),
         labels=np.asarray(labels, dtype=np.int64),
