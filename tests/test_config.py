@@ -71,15 +71,17 @@ def test_a_users_file_holds_only_what_differs(tmp_path):
 
 def test_command_line_values_are_typed_and_nest():
     # what Snakemake hands over for --config hpo='{iterations: 10}' device=cpu ...
-    cli = {"hpo": {"iterations": "10"}, "tpe": {"gamma": "2.5e-1"}, "training": {"fast_path": "on"}}
+    cli = {"hpo": {"iterations": "10"}, "tpe": {"gamma": "2.5e-1"}, "training": {"precision": "on"}}
     assert typed(cli) == {
         "hpo": {"iterations": 10},
         "tpe": {"gamma": 0.25},
-        "training": {"fast_path": "on"},
+        "training": {"precision": "on"},
     }
+    assert typed({"training": {"channels_last": "false"}}) == {"training": {"channels_last": False}}
+    cli["training"] = {"precision": "bf16", "channels_last": "false"}
     cfg = load_config(DEFAULTS, [], cli, SCHEMA)
     assert cfg["hpo"] == {"iterations": 10, "cost": "match"}
-    assert cfg["training"]["fast_path"] == "on"
+    assert cfg["training"]["precision"] == "bf16" and cfg["training"]["channels_last"] is False
 
 
 def test_the_experiment_is_named_by_the_last_file_unless_set():

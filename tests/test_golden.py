@@ -60,7 +60,7 @@ def _settings(iterations: int) -> dict:
         "gsos": {"groups": GROUPS},
         "hpo": {"iterations": iterations},
         "tpe": {"n_startup_jobs": 3},
-        "training": {},
+        "training": {"precision": "fp32", "channels_last": False},  # the arithmetic pinned
         "model": {"base_filters": 4},
         "device": "cpu",
     }

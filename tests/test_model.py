@@ -60,7 +60,7 @@ def test_architecture_follows_section_5_2(paper_space):
     }
     model = CNN(params, (1, 16, 16), 10, Architecture(base_filters=8))
     kinds = [type(m).__name__ for m in model.features]
-    assert kinds == ["Conv2d", "ReLU", "MaxPool2d"] * 2
+    assert kinds == ["Conv2d", "MaxPool2d", "ReLU"] * 2  # see the test below for the order
     head = [type(m).__name__ for m in model.head]
     assert head == ["Flatten", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
     assert {m.p for m in model.head if isinstance(m, torch.nn.Dropout)} == {0.3}
@@ -68,6 +68,35 @@ def test_architecture_follows_section_5_2(paper_space):
     convs = [m for m in model.features if isinstance(m, torch.nn.Conv2d)]
     assert [c.out_channels for c in convs] == [8, 16]
     assert all(c.kernel_size == (3, 3) and c.stride == (1, 1) for c in convs)
+
+
+@pytest.mark.parametrize("pool_size", [2, 3])
+def test_pooling_before_relu_gives_the_papers_values_and_gradients(paper_space, pool_size):
+    """conv -> max-pool -> ReLU computes exactly what the paper's conv -> ReLU -> max-pool
+    does, forward and backward (they commute), bit for bit."""
+    params = {**paper_space.defaults(), "num_conv_layers": 3, "padding": "valid"}
+    model = CNN(params, (3, 17, 17), 4, Architecture(base_filters=6, pool_size=pool_size))
+    paper_order, block = [], []
+    for m in [*model.features, None]:  # the same conv and pool modules, in the paper's order
+        if m is None or isinstance(m, torch.nn.Conv2d):
+            if block:
+                pools = [b for b in block if isinstance(b, torch.nn.MaxPool2d)]
+                paper_order += [block[0], torch.nn.ReLU(), *pools]
+            block = [m]
+        elif not isinstance(m, torch.nn.ReLU):
+            block.append(m)
+    paper_order = torch.nn.Sequential(*paper_order)
+    kinds = [type(m).__name__ for m in paper_order]
+    assert kinds[:3] == ["Conv2d", "ReLU", "MaxPool2d"]
+    x = torch.randn(5, 3, 17, 17)
+    ours = model.features(x)
+    theirs = paper_order(x)
+    assert torch.equal(ours, theirs)
+    g = torch.randn_like(ours)
+    ours_grad = torch.autograd.grad(ours, list(model.features.parameters()), g)
+    theirs_grad = torch.autograd.grad(theirs, list(model.features.parameters()), g)
+    for a, b in zip(ours_grad, theirs_grad, strict=True):
+        assert torch.equal(a, b)
 
 
 def test_same_padding_with_stride_two_halves_rounding_up():

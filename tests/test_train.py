@@ -45,19 +45,43 @@ def test_device_choice():
             resolve_device("cuda")
 
 
-def test_fast_path_gives_the_same_accuracy_as_the_plain_path_on_cpu(paper_space, digits):
-    """bf16 autocast + channels_last (the GPU default) learns what fp32 learns."""
+def test_bf16_and_channels_last_learn_what_fp32_learns_on_cpu(paper_space, digits):
+    """bf16 autocast and NHWC change the order and precision of the arithmetic, not what is
+    learnt (bench/parity.py measures it over seeds; this is the quick check)."""
     import dataclasses
 
     p = good_params(paper_space, epoch=3)
-    plain = train_and_evaluate(p, digits, seed=1, settings=SETTINGS)
-    fast = train_and_evaluate(
-        p, digits, seed=1, settings=dataclasses.replace(SETTINGS, fast_path="on")
-    )
-    assert plain.val_accuracy > 0.8
-    assert abs(fast.val_accuracy - plain.val_accuracy) <= 0.03
-    assert abs(fast.test_accuracy - plain.test_accuracy) <= 0.03
-    assert not SETTINGS.fast(__import__("torch").device("cpu"))  # off by default on CPU
+    plain = dataclasses.replace(SETTINGS, precision="fp32", channels_last=False)
+    base = train_and_evaluate(p, digits, seed=1, settings=plain)
+    assert base.val_accuracy > 0.8 and base.precision == "fp32"
+    for precision, cl in (("fp32", True), ("bf16", True), ("bf16", False)):
+        other = train_and_evaluate(
+            p,
+            digits,
+            seed=1,
+            settings=dataclasses.replace(plain, precision=precision, channels_last=cl),
+        )
+        assert other.precision == precision
+        assert abs(other.val_accuracy - base.val_accuracy) <= 0.03, (precision, cl)
+        assert abs(other.test_accuracy - base.test_accuracy) <= 0.03, (precision, cl)
+
+
+def test_auto_precision_is_bf16_only_where_it_is_native_and_pays(paper_space, monkeypatch):
+    import torch
+
+    from gsos import train
+    from gsos.model import CNN
+
+    small = CNN(good_params(paper_space), (1, 8, 8), 10, Architecture(base_filters=8))
+    large = CNN(good_params(paper_space), (3, 64, 64), 10, Architecture(base_filters=32))
+    assert small.train_flops_per_sample < 2e6 < large.train_flops_per_sample
+    auto, cpu = TrainSettings(), torch.device("cpu")
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: True)
+    assert auto.bf16(cpu, large) and not auto.bf16(cpu, small)
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)
+    assert not auto.bf16(cpu, large)  # emulated bf16 is slower
+    assert auto.bf16(torch.device("cuda"), small)
+    assert TrainSettings(precision="bf16").bf16(cpu, small)
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])

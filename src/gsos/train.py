@@ -22,6 +22,17 @@ from gsos.data import DeviceData
 from gsos.descent import SGD, Adam
 from gsos.model import CNN, Architecture
 
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bf16 itself (x86 AVX512_BF16 or AMX, Arm BF16)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
 CHUNK_ELEMENTS = 1 << 22  # values gathered and normalised at once: 16 MB of float32
 
 
@@ -32,11 +43,21 @@ class TrainSettings:
     sgd_momentum: float = 0.0
     eval_batch_size: int = 1024
     arch: Architecture = field(default_factory=Architecture)
-    fast_path: str = "auto"  # auto: on for cuda, off for cpu; "on" / "off" force it
+    precision: str = "auto"  # "fp32", "bf16" (autocast) or "auto" (see bf16())
+    channels_last: bool = True
+    bf16_min_mflop: float = 2.0
 
-    def fast(self, device: torch.device) -> bool:
-        """bf16 autocast + channels_last: a large win on tensor-core GPUs, a loss on most CPUs."""
-        return self.fast_path == "on" or (self.fast_path == "auto" and device.type == "cuda")
+    def bf16(self, device: torch.device, model: CNN) -> bool:
+        """Whether to train in bf16 autocast. ``auto``: on CUDA; on a CPU that computes in bf16
+        natively (AVX512_BF16, AMX) when the CNN needs at least ``bf16_min_mflop`` MFLOP per
+        training image (below that bf16 was slower than fp32 here: bench/results); never on
+        CPUs that only emulate bf16. bench/parity.py measured the same accuracy as fp32."""
+        if self.precision != "auto":
+            return self.precision == "bf16"
+        if device.type == "cuda":
+            return True
+        big = model.train_flops_per_sample >= self.bf16_min_mflop * 1e6
+        return device.type == "cpu" and cpu_has_native_bf16() and big
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TrainSettings:
@@ -45,7 +66,9 @@ class TrainSettings:
         return cls(
             sgd_momentum=float(training.get("sgd_momentum", 0.0)),
             eval_batch_size=int(training.get("eval_batch_size", 1024)),
-            fast_path=str(training.get("fast_path", "auto")),
+            precision=str(training.get("precision", "auto")),
+            channels_last=bool(training.get("channels_last", True)),
+            bf16_min_mflop=float(training.get("bf16_min_mflop", 2.0)),
             arch=Architecture(
                 base_filters=int(model.get("base_filters", 32)),
                 filter_growth=float(model.get("filter_growth", 2.0)),
@@ -66,6 +89,7 @@ class TrialResult:
     diverged: bool
     sample_epochs: int
     adjustments: list[str]
+    precision: str = "fp32"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,18 +125,23 @@ def make_optimizer(params: Mapping[str, Any], model: nn.Module, momentum: float)
     raise ValueError(f"optimizer must be adam or sgd, not {params['optimizer']!r}")
 
 
-def batch_input(data: DeviceData, xb: torch.Tensor, fast: bool) -> torch.Tensor:
+def batch_input(data: DeviceData, xb: torch.Tensor, channels_last: bool) -> torch.Tensor:
     xb = data.normalise(xb)
-    return xb.contiguous(memory_format=torch.channels_last) if fast else xb
+    return xb.contiguous(memory_format=torch.channels_last) if channels_last else xb
 
 
-def autocast(device: torch.device, fast: bool):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast)
+def autocast(device: torch.device, bf16: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, data: DeviceData, split: str, batch_size: int, fast: bool = False
+    model: nn.Module,
+    data: DeviceData,
+    split: str,
+    batch_size: int,
+    bf16: bool = False,
+    channels_last: bool = False,
 ) -> tuple[float, float | None]:
     """Accuracy and mean cross-entropy on one split; loss is None when not finite."""
     model.eval()
@@ -120,8 +149,8 @@ def evaluate(
     correct = torch.zeros((), device=x.device)
     loss_sum = torch.zeros((), device=x.device, dtype=torch.float64)
     for i in range(0, len(x), batch_size):
-        with autocast(x.device, fast):
-            logits = model(batch_input(data, x[i : i + batch_size], fast)).float()
+        with autocast(x.device, bf16):
+            logits = model(batch_input(data, x[i : i + batch_size], channels_last)).float()
         yb = y[i : i + batch_size]
         correct += (logits.argmax(1) == yb).sum()
         loss_sum += nn.functional.cross_entropy(logits, yb, reduction="sum").double()
@@ -178,9 +207,9 @@ def train_and_evaluate(
     device = data.x["train"].device
     torch.manual_seed(seed)
     gen = torch.Generator(device=device).manual_seed(seed)
-    fast = settings.fast(device)
     model = CNN(params, data.in_shape, data.n_classes, settings.arch).to(device)
-    if fast:
+    bf16, cl = settings.bf16(device, model), settings.channels_last
+    if cl:  # NHWC: oneDNN's and cuDNN's fast convolutions, and a 10x faster CPU max-pool
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(params, model, settings.sgd_momentum)
     done = 0
@@ -206,9 +235,9 @@ def train_and_evaluate(
         epoch_loss = torch.zeros((), device=device)
         for c in range(0, n, per_chunk):
             idx = order[c : c + per_chunk]
-            xc, yc = batch_input(data, x[idx], fast), y[idx]
+            xc, yc = batch_input(data, x[idx], cl), y[idx]
             for i in range(0, len(idx), bs):
-                with autocast(device, fast):
+                with autocast(device, bf16):
                     loss = loss_fn(model(xc[i : i + bs]).float(), yc[i : i + bs])
                 opt.zero_grad()
                 loss.backward()
@@ -223,8 +252,8 @@ def train_and_evaluate(
     train_seconds = time.perf_counter() - start
     if save is not None and not diverged:
         save_state(save, model, opt, gen, done + epochs_run)
-    val_acc, val_loss = evaluate(model, data, "val", settings.eval_batch_size, fast)
-    test_acc, test_loss = evaluate(model, data, "test", settings.eval_batch_size, fast)
+    val_acc, val_loss = evaluate(model, data, "val", settings.eval_batch_size, bf16, cl)
+    test_acc, test_loss = evaluate(model, data, "test", settings.eval_batch_size, bf16, cl)
     return TrialResult(
         val_accuracy=val_acc,
         val_loss=val_loss,
@@ -235,4 +264,5 @@ def train_and_evaluate(
         diverged=diverged,
         sample_epochs=n * epochs_run,
         adjustments=list(model.adjustments),
+        precision="bf16" if bf16 else "fp32",
     )
