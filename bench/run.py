@@ -491,7 +491,7 @@ def paper_config() -> dict:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("parts", nargs="*", choices=[*PARTS, []], default=list(PARTS))
+    ap.add_argument("parts", nargs="*", help=f"some of {', '.join(PARTS)} (default: all)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--images", type=int, default=1024, help="synthetic images per dataset")
@@ -499,6 +499,10 @@ def main(argv=None) -> None:
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers (standard pipeline)")
     ap.add_argument("--run-dir", type=Path, help="analyse this finished default run instead")
     a = ap.parse_args(argv)
+    a.parts = a.parts or list(PARTS)
+    unknown = sorted(set(a.parts) - set(PARTS))
+    if unknown:
+        ap.error(f"unknown part(s) {unknown}; choose from {list(PARTS)}")
     cfg = paper_config()
     if a.quick:
         a.images, a.repeats = 64, 1
