@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from gsos.data import load_prepared, prepare_dataset, save_prepared
+from gsos.records import TIMING_FIELDS
 from gsos.space import SearchSpace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,6 +94,8 @@ def tiny_config(default_config: dict) -> dict:
     cfg["search_space"]["epoch"] = {"type": "int", "low": 1, "high": 3, "default": 1}
     cfg["hpo"]["iterations"] = 6
     cfg["tpe"]["n_startup_jobs"] = 2
+    cfg["pilot"].update(seeds=[1000, 1001], iterations=8)
+    cfg["measured_groups"]["bootstrap"] = 4
     cfg["model"]["base_filters"] = 4
     cfg["table5"] = {
         "dims": [1, 2],
@@ -127,7 +130,7 @@ def report_html(workflow_run) -> Path:
     return workflow_run / "reports" / "tiny" / "report.html"
 
 
-TIMING = ("elapsed_seconds", "suggest_seconds", "eval_seconds", "train_seconds")
+TIMING = TIMING_FIELDS
 
 
 def strip_timing(records, extra=()):

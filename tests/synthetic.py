@@ -2,9 +2,51 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from gsos.space import SearchSpace
+
+
+def curve(final, epochs):
+    """A learning curve that rises to ``final`` at ``epochs``: final - 0.1 (1/e - 1/epochs)."""
+    return [
+        {"epoch": e, "val_accuracy": final - 0.1 * (1 / e - 1 / epochs), "val_loss": 1 - final}
+        for e in range(1, epochs + 1)
+    ]
+
+
+def watched(ev, out, epochs):
+    """What training does with an ``after_epoch`` watcher: the curve up to where it stops."""
+    points = []
+    for point in curve(out["val_accuracy"], epochs):
+        points.append(point)
+        stop = ev.after_epoch(list(points)) if point["epoch"] < epochs else None
+        if stop is not None:
+            return {
+                "status": "stopped",
+                "val_accuracy": point["val_accuracy"],
+                "epochs_run": point["epoch"],
+                "curve": points,
+                **stop,
+            }
+    return {"curve": points}
+
+
+def hypergradient(objective, params, trial_seed, h=1e-4):
+    """d(1 - accuracy)/d(log lr, logit dropout) by central differences of the objective."""
+
+    def loss(log_lr, logit):
+        moved = {**params, "lr": math.exp(log_lr), "dropout_rate": 1 / (1 + math.exp(-logit))}
+        return 1 - objective(moved, trial_seed)["val_accuracy"]
+
+    a = math.log(params["lr"])
+    p = min(max(params["dropout_rate"], 1e-3), 0.95)
+    b = math.log(p / (1 - p))
+    return {
+        "log_lr": (loss(a + h, b) - loss(a - h, b)) / (2 * h),
+        "dropout_logit": (loss(a, b + h) - loss(a, b - h)) / (2 * h),
+    }
 
 
 def run_synthetic(
@@ -41,9 +83,14 @@ def run_synthetic(
     def evaluate(ev, trial_seed, resume, save):
         start = int(resume.read_text()) if resume is not None else 0  # the 'state': its epochs
         out = dict(objective(ev.params, trial_seed))
-        new = int(ev.params["epoch"]) - start
+        epochs = int(ev.params["epoch"])
+        if ev.after_epoch is not None and out.get("status") == "ok":
+            out.update(watched(ev, out, epochs))
+        new = int(out.get("epochs_run", epochs - start))
         out.setdefault("epochs_run", new)
-        out.setdefault("sample_epochs", int(round(new * ev.data_fraction * n_train)))
+        out.setdefault("sample_epochs", math.floor(new * ev.data_fraction * n_train + 1e-9))
+        if ev.hypergradient is not None and out.get("status") == "ok":
+            out["hypergradient"] = hypergradient(objective, ev.params, trial_seed)
         if save is not None:
             atomic_write_text(save, str(ev.params["epoch"]))
         return out

@@ -194,3 +194,18 @@ def test_schema_errors_do_not_hide_the_other_problems(default_config):
     assert "kernel" in msg and "gsos.groups" in msg
     assert "'mnist' is not defined" in msg
     assert "search_space.epoch.default: 50 lies outside" in msg
+
+
+def test_pilot_and_measured_groups_problems(default_config):
+    def edit(c):
+        c["pilot"]["seeds"] = [0, 1000]
+        c["pilot"]["strategy"] = "gsos_measured"
+        c["measured_groups"]["rule"] = {"sizes": [3, 3]}
+        c["measured_groups"]["source"] = "leave_one_out"
+        c["run"]["strategies"] = ["gsos_measured"]
+
+    msg = broken(default_config, edit)
+    assert "pilot.seeds: [0] are also run.seeds" in msg
+    assert "pilot.strategy: 'gsos_measured' is not one of" in msg
+    assert "rule.sizes: [3, 3] add up to 6, but the search space has 10" in msg
+    assert "leave_one_out measures each dataset's groups on the others" in msg

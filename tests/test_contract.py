@@ -81,24 +81,34 @@ def test_proposals_stay_in_the_space_and_the_budget_is_respected(name, default_c
         for k, v in r["params"].items():
             assert space.params[k].contains(v), f"{k}={v!r} outside the space"
         assert r["budget"] == r["params"]["epoch"]
-    multi = strategy(name).multi_fidelity(default_config)
+    algorithm = strategy(name).inner_algorithm(default_config)
     cost = sum(r["sample_epochs"] for r in records) / 1000
-    if multi:
+    if algorithm.multi_fidelity:
         assert cost <= COST + 1e-9
         assert cost > COST / 2, "most of the budget should be spent"
+    if algorithm.fidelity == "epoch":
         assert any(r["continues"] for r in records), "nothing was promoted"
         for r in records:
             if r["continues"]:  # only the new epochs are paid for
                 before = records[r["continues"] - 1]
                 assert before["params"] == {**r["params"], "epoch": before["budget"]}
                 assert r["sample_epochs"] == (r["budget"] - before["budget"]) * 1000
+    elif algorithm.fidelity == "data":  # shares of the data, each trained afresh
+        assert all(r["continues"] is None for r in records)
+        assert {r["data_fraction"] for r in records} >= {1 / 9, 1 / 3, 1.0}
+        for r in records:
+            assert r["sample_epochs"] <= r["data_fraction"] * r["budget"] * 1000
     else:
         assert len(records) <= ITERATIONS
         assert all(r["continues"] is None for r in records)
+        assert all(r["data_fraction"] == 1.0 for r in records)
         if name != "grid":
             assert len(records) == ITERATIONS
     varied = {k for k in space.names if len({json.dumps(r["params"][k]) for r in records}) > 1}
-    assert len(varied) >= 5, f"{name} explored only {sorted(varied)}"
+    if name == "bilevel":  # it descends the continuous hyperparameters only
+        assert varied == {"lr", "dropout_rate"}
+    else:
+        assert len(varied) >= 5, f"{name} explored only {sorted(varied)}"
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -107,7 +117,10 @@ def test_the_same_seed_gives_the_same_records(name, default_config, tmp_path):
     b = run(name, default_config, tmp_path, records_name="b")
     c = run(name, default_config, tmp_path, seed=8, records_name="c")
     assert strip(a) == strip(b)
-    assert [r["params"] for r in a] != [r["params"] for r in c]
+    if name == "bilevel":  # a descent from the defaults: seeds differ in training noise only
+        assert strip(a) != strip(c)
+    else:
+        assert [r["params"] for r in a] != [r["params"] for r in c]
 
 
 KILLER = textwrap.dedent("""

@@ -65,6 +65,11 @@ OOM_SCRIPT = textwrap.dedent("""
     small = dict(num_conv_layers=2, lr=0.01, dropout_rate=0.0, optimizer="adam", epoch=1, stride=1,
                  padding="same", kernel=3, num_fc_units=64, batch_size=32)
     wide = make_evaluator(data, TrainSettings(arch=Architecture(base_filters=512, max_filters=512)))
+    # four times wider: its first activation alone (32 x 2048 x 32 x 32 floats) is 256 MiB, so
+    # with the weights it needs far more than the 300 MiB left, whatever the allocator kept
+    wider = make_evaluator(
+        data, TrainSettings(arch=Architecture(base_filters=2048, max_filters=2048))
+    )
     narrow = make_evaluator(data, TrainSettings(arch=Architecture(base_filters=4)))
     def run(evaluate, params, seed):
         return evaluate(Evaluation(params=params, budget=1), seed, None, None)
@@ -72,7 +77,7 @@ OOM_SCRIPT = textwrap.dedent("""
     vmdata_kb = int(open("/proc/self/status").read().split("VmData:")[1].split()[0])
     cap = vmdata_kb * 1024 + 300 * 2**20
     resource.setrlimit(resource.RLIMIT_DATA, (cap, resource.RLIM_INFINITY))
-    out += [run(wide, {**small, "num_fc_units": 256}, 1), run(narrow, small, 2)]
+    out += [run(wider, small, 1), run(narrow, small, 2)]
     print(json.dumps([{"status": o["status"], "error": o["error"]} for o in out]))
 """)
 

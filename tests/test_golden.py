@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from gsos.records import TIMING_FIELDS
+
 GOLDEN = Path(__file__).resolve().parent / "golden"
-TIMING = ("elapsed_seconds", "suggest_seconds", "eval_seconds", "train_seconds")
+TIMING = TIMING_FIELDS
 GROUPS = [
     {"name": "G1", "params": ["num_conv_layers", "lr", "dropout_rate"], "share": 4},
     {"name": "G2", "params": ["optimizer", "epoch"], "share": 3},

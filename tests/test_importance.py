@@ -46,3 +46,90 @@ def test_encoding_skips_failed_trials_and_scales_to_unit_range(paper_space):
     )
     numeric = X[:, ~categorical]
     assert numeric.min() >= 0 and numeric.max() <= 1
+
+
+# A planted importance: three hyperparameters matter a lot, two a little, five not at all.
+PLANTED = [["batch_size", "kernel", "dropout_rate"], ["optimizer", "num_fc_units"]]
+
+
+def planted_records(space, n, seeds=(0, 1, 2)):
+    """Random-search trials of a known objective, several 'pilot seeds' of them."""
+    records = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        hspace = space.hyperopt_space()
+        for i in range(n // len(seeds)):
+            p = {k: space.params[k].cast(v) for k, v in sample(hspace, rng=rng).items()}
+            acc = 0.5
+            acc += 0.15 * (p["batch_size"] == 32) + 0.15 * (p["kernel"] == 5)
+            acc -= 0.3 * p["dropout_rate"]
+            acc += 0.08 * (p["optimizer"] == "adam") + 0.08 * (p["num_fc_units"] > 160)
+            acc += 0.005 * rng.standard_normal()
+            records.append(
+                {"status": "ok", "val_accuracy": acc, "params": p, "seed": seed, "iteration": i}
+            )
+    return records
+
+
+# N-RReliefF needs more trials than fANOVA to see the two weak effects (measured: 480 vs 240).
+@pytest.mark.parametrize("estimator, trials", [("fanova", 240), ("n_rrelieff", 480)])
+def test_estimators_rank_a_planted_importance_and_say_how_sure(paper_space, estimator, trials):
+    from gsos.importance import estimate, groups_from_weights, rank
+
+    e = estimate(planted_records(paper_space, trials), paper_space, estimator, bootstrap=12)
+    order = rank(e["weights"])
+    assert set(order[:3]) == set(PLANTED[0]) and set(order[3:5]) == set(PLANTED[1])
+    for name in PLANTED[0]:  # intervals around each estimate, the top ones far from zero
+        assert e["ci_low"][name] <= e["weights"][name] <= e["ci_high"][name]
+        assert e["ci_low"][name] > max(e["weights"][x] for x in order[5:])
+    assert e["kendall_tau"] > 0.5 and e["top_agreement"] >= 0.9
+    assert sorted(e["per_seed"]) == ["0", "1", "2"]  # the spread over pilot seeds
+    groups = groups_from_weights(e["weights"], {"sizes": [3, 2, 5]})
+    assert [set(g) for g in groups[:2]] == [set(PLANTED[0]), set(PLANTED[1])]
+    assert len(groups[2]) == 5
+
+
+def test_grouping_rules_and_budgets():
+    from gsos.importance import group_budgets, groups_from_weights
+
+    w = {"a": 0.5, "b": 0.3, "c": 0.1, "d": 0.06, "e": 0.04, "f": float("nan")}
+    assert groups_from_weights(w, {"sizes": [1, 2, 3]}) == [["a"], ["b", "c"], ["d", "e", "f"]]
+    assert groups_from_weights(w, {"cumulative": [0.5, 0.9]}) == [
+        ["a"],
+        ["b", "c"],
+        ["d", "e", "f"],
+    ]
+    groups = [["a"], ["b", "c"], ["d", "e", "f"]]
+    assert group_budgets(groups, w, 100, "shares", [4, 3, 3]) == [40, 30, 30]
+    assert group_budgets(groups, w, 100, "proportional") == [50, 40, 10]
+    with pytest.raises(ValueError, match="add up to 5, not 6"):
+        groups_from_weights(w, {"sizes": [2, 3]})
+
+
+def test_a_weights_file_with_unpublished_weights_ranks_them_last(tmp_path, paper_space):
+    """The paper's published weights as a source: the six it does not publish rank last."""
+    from gsos.measured import measure
+    from gsos.tables import published
+
+    path = tmp_path / "w.csv"
+    published("importance_weights").to_csv(path, index=False)
+    settings = {
+        "search_space": {
+            n: {"type": "choice", "values": [1], "default": 1} for n in paper_space.names
+        },
+        "hpo": {"iterations": 100},
+        "measured_groups": {
+            "source": "file",
+            "estimator": "fanova",
+            "rule": {"sizes": [3, 2, 5]},
+            "budget": "shares",
+            "shares": [4, 3, 3],
+            "patience": 5,
+            "bootstrap": 0,
+        },
+    }
+    out = measure("x", settings, [], path)
+    groups = [g["params"] for g in out["groups"]]
+    assert groups[0] == ["num_conv_layers", "lr", "dropout_rate"]  # the paper's top tier
+    assert groups[1][0] == "batch_size" and out["pilot_cost"]["trials"] == 0
+    assert [g["iterations"] for g in out["groups"]] == [40, 30, 30]

@@ -148,3 +148,26 @@ def test_a_changed_optimiser_cannot_resume_a_journal(paper_config, tmp_path):
         run_synthetic(  # another seed proposes other configurations
             "gsos", settings(paper_config, 10), 5, tmp_path, objective, GROUPS, records_name="x"
         )
+
+
+def test_adaptive_group_budgets_pass_on_what_a_stalled_group_did_not_spend(paper_space):
+    """A group that stops improving ends early; the next group gets the rest; the last
+    group spends everything left."""
+    from gsos.optimizers.base import Budget, Outcome
+    from gsos.optimizers.build import build_optimizer
+
+    groups = build_groups(paper_space.names, 30, GROUPS)  # 12, 9, 9
+    s = {"search_space": {}, "hpo": {"iterations": 30}, "tpe": {"n_startup_jobs": 3}}
+    opt = build_optimizer(
+        "gsos", paper_space, 0, s, Budget(evaluations=30), groups, [4, 3, 3], patience=4
+    )
+    seen = []
+    while (ev := opt.ask()) is not None:
+        # group 1 never improves after its first trial; the others always do
+        acc = 0.5 if ev.group == "G1" else 0.5 + len(seen) / 100
+        opt.tell(ev, Outcome(len(seen) + 1, "ok", acc, 1.0))
+        seen.append(ev.group)
+    assert len(seen) == 30  # nothing is lost
+    assert seen[:5] == ["G1"] * 5 and seen[5] == "G2"  # 1 trial + 4 without a gain
+    assert seen.count("G3") == 30 - 5 - seen.count("G2")
+    assert seen.count("G2") == 9 + 7  # its own 9 and the 7 G1 did not spend

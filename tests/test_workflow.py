@@ -32,7 +32,7 @@ PAPER_TABLES = [
     "table4_published_check",
     "headline_published_check",
 ]
-TABLES = [*PAPER_TABLES, "table5", "importance", "strategies", "ranks"]
+TABLES = [*PAPER_TABLES, "table5", "importance", "strategies", "ranks", "measured_importance"]
 FIGURES = ["figure1", "figure2", "convergence", "table5", "anytime", "ranks"]
 PROMISED = [
     *(f"reports/{EXP}/{t}.{e}" for t in TABLES for e in ("csv", "md", "tex", "html")),
@@ -69,7 +69,7 @@ def test_multi_fidelity_runs_spend_what_simultaneous_spent(workflow_run):
     runs = workflow_run / f"results/{EXP}/runs/digits"
     for seed in (0, 1):
         target = json.loads((runs / f"simultaneous/seed{seed}/summary.json").read_text())
-        for strategy in ("hyperband", "bohb", "gsos_hyperband", "gsos_bohb"):
+        for strategy in ("hyperband", "bohb", "gsos_hyperband", "gsos_bohb", "hyperband_data"):
             s = json.loads((runs / f"{strategy}/seed{seed}/summary.json").read_text())
             assert s["budget"]["cost_epochs"] * s["n_train"] == target["sample_epochs_total"]
             assert s["sample_epochs_total"] <= target["sample_epochs_total"]
@@ -79,6 +79,34 @@ def test_multi_fidelity_runs_spend_what_simultaneous_spent(workflow_run):
             ]
             if strategy in ("hyperband", "bohb"):  # (a GSOS group's share may be too small)
                 assert any(r["continues"] for r in records), f"{strategy} promoted nothing"
+
+
+def test_the_later_methods_ran_as_their_papers_say(workflow_run):
+    """tpe_lc stopped a trial and said why; bilevel moved only lr and dropout; hyperband_data
+    trained on nested shares of the training split."""
+    runs = workflow_run / f"results/{EXP}/runs/digits"
+
+    def records(strategy, seed):
+        path = runs / f"{strategy}/seed{seed}/records.jsonl"
+        return [json.loads(x) for x in path.read_text().splitlines()]
+
+    tpe_lc = [r for seed in (0, 1) for r in records("tpe_lc", seed)]
+    n_train = json.loads((runs / "tpe_lc/seed0/summary.json").read_text())["n_train"]
+    stopped = [r for r in tpe_lc if r["status"] == "stopped"]
+    assert stopped, "no tpe_lc trial stopped early"
+    for r in stopped:
+        assert r["epochs_run"] < r["params"]["epoch"]
+        assert r["sample_epochs"] == r["epochs_run"] * n_train  # charged what it trained
+        assert 0 <= r["stopped"]["predicted_final_accuracy"] <= 1
+        assert "P(final > best" in r["stopped"]["stop_reason"]
+    assert all(len(r["curve"]) == r["epochs_run"] for r in tpe_lc)  # a curve point per epoch
+    bilevel = records("bilevel", 0)
+    moved = {
+        k for r in bilevel[1:] for k in r["params"] if r["params"][k] != bilevel[0]["params"][k]
+    }
+    assert moved and moved <= {"lr", "dropout_rate"}
+    shares = {r["data_fraction"] for seed in (0, 1) for r in records("hyperband_data", seed)}
+    assert min(shares) == pytest.approx(1 / 9, abs=1e-3) and max(shares) == 1.0
 
 
 def test_tables_hold_both_strategies_from_real_runs(workflow_run):
@@ -132,10 +160,44 @@ def test_statistics_and_published_comparisons(workflow_run):
     t5 = pd.read_csv(reports / "table5.csv")
     assert set(t5["library"]) == {"hyperopt", "optuna"}
     imp = pd.read_csv(reports / "importance.csv")
-    assert imp["published_weight"].notna().sum() == 4  # never filled in
-    for col in ("n_rrelieff_weight", "fanova_weight"):
+    assert imp["published weight"].notna().sum() == 4  # never filled in
+    for col in ("N-RReliefF weight", "fANOVA weight"):
         assert abs(imp[col].sum() - 1) < 1e-6
     assert "\\toprule" in (reports / "table3.tex").read_text()
+
+
+def test_gsos_measured_runs_on_groups_measured_on_its_pilots(workflow_run):
+    """pilot runs -> importance -> groups -> GSOS runs, and what the groups file says."""
+    groups = json.loads((workflow_run / f"results/{EXP}/measured_groups/digits.json").read_text())
+    assert groups["source"] == "importance" and groups["estimator"] == "fanova"
+    assert groups["measured_on"] == {
+        "source": "same",
+        "datasets": ["digits"],
+        "weights_file": None,
+        "pilot_strategy": "random",
+        "pilot_seeds": [1000, 1001],
+    }
+    assert groups["rule"] == {"sizes": [3, 2, 5]}
+    assert [len(g["params"]) for g in groups["groups"]] == [3, 2, 5]
+    # 16 pilot trials cannot rank ten hyperparameters, and the file says so: intervals for every
+    # weight and a low agreement between resamples (containment is tested on 240 trials)
+    assert set(groups["ci_low"]) == set(groups["ci_high"]) == set(groups["weights"])
+    assert all(groups["ci_low"][n] <= groups["ci_high"][n] for n in groups["weights"])
+    assert -1 <= groups["kendall_tau"] < 0.9 and 0 <= groups["top_agreement"] <= 1
+    assert groups["pilot_cost"]["trials"] == 16 and groups["pilot_cost_charged"]
+    pilot = workflow_run / f"results/{EXP}/pilots/digits/random/seed1000/records.jsonl"
+    assert len(pilot.read_text().splitlines()) == 8
+    runs = workflow_run / f"results/{EXP}/runs/digits/gsos_measured/seed0/records.jsonl"
+    records = [json.loads(x) for x in runs.read_text().splitlines()]
+    assert [r["group"] for r in records][:1] == ["M1"]
+    first = set(groups["groups"][0]["params"])
+    varied = {k for k in records[0]["params"] if records[0]["params"][k] != records[1]["params"][k]}
+    assert varied <= first  # group M1 searches only its own hyperparameters
+    table = pd.read_csv(workflow_run / f"reports/{EXP}/strategies.csv").set_index("strategy")
+    charge = table.loc["gsos_measured", "of which pilot runs (sample-epochs per run)"]
+    assert charge == groups["pilot_cost"]["sample_epochs"] / 2  # shared by its two seeds
+    importance = pd.read_csv(workflow_run / f"reports/{EXP}/importance.csv")
+    assert {"fANOVA weight CI low", "N-RReliefF weight CI high"} <= set(importance.columns)
 
 
 def test_status_reports_every_run(workflow_run):
@@ -150,7 +212,8 @@ def test_status_reports_every_run(workflow_run):
         timeout=120,
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.startswith(f"experiment {EXP}: 22 runs (22 done)")
+    n = 2 * len(STRATEGIES)
+    assert run.stdout.startswith(f"experiment {EXP}: {n} runs ({n} done)")
     assert "6/6 trials" in run.stdout and "epochs" in run.stdout
 
 

@@ -82,16 +82,19 @@ def cmd_groups(a: argparse.Namespace) -> None:
     atomic_write_text(a.out, json.dumps(out, indent=2) + "\n")
 
 
-def load_groups(path: Path | None) -> tuple[list, list[float] | None]:
-    """The groups file's groups and their shares (None when budgets were explicit)."""
+def load_groups(path: Path | None) -> tuple[list, list[float] | None, int | None]:
+    """A groups file's groups, their shares (None when budgets were explicit) and the
+    patience of adaptive budgets (None otherwise)."""
     from gsos.groups import Group
 
     if path is None:
-        return [], None
-    spec = json.loads(Path(path).read_text())["groups"]
+        return [], None, None
+    content = json.loads(Path(path).read_text())
+    spec = content["groups"]
     groups = [Group(g["name"], tuple(g["params"]), int(g["iterations"])) for g in spec]
     shares = [g.get("share") for g in spec]
-    return groups, (None if any(x is None for x in shares) else [float(x) for x in shares])
+    shares_ = None if any(x is None for x in shares) else [float(x) for x in shares]
+    return groups, shares_, content.get("patience")
 
 
 def cost_budget(a: argparse.Namespace) -> float | None:
@@ -106,7 +109,7 @@ def cmd_hpo(a: argparse.Namespace) -> None:
     from gsos.hpo import run_hpo
 
     settings = json.loads(a.settings)
-    groups, shares = load_groups(a.groups)
+    groups, shares, patience = load_groups(a.groups)
     s = run_hpo(
         dataset=a.dataset,
         strategy=a.strategy,
@@ -114,6 +117,7 @@ def cmd_hpo(a: argparse.Namespace) -> None:
         settings=settings,
         groups=groups,
         shares=shares,
+        patience=patience,
         cost_epochs=cost_budget(a),
         data_path=a.data,
         manifest_path=a.manifest,
@@ -130,6 +134,16 @@ def cmd_hpo(a: argparse.Namespace) -> None:
         f"{s['best_iteration']}; total {s['total_seconds']:.1f} s",
         file=sys.stderr,
     )
+
+
+def cmd_measure(a: argparse.Namespace) -> None:
+    from gsos.measured import measure
+
+    runs = read_runs(a.pilots) if a.pilots else []
+    out = measure(a.dataset, json.loads(a.settings), runs, a.weights_file)
+    atomic_write_text(a.out, json.dumps(out, indent=2, default=str) + "\n")
+    groups = "; ".join(f"{g['name']} {g['params']} ({g['iterations']})" for g in out["groups"])
+    print(f"{a.dataset}: {groups}", file=sys.stderr)
 
 
 def read_runs(paths: list[Path]) -> list[list[dict]]:
@@ -191,7 +205,12 @@ def cmd_strategies(a: argparse.Namespace) -> None:
 
     runs = read_runs(a.records)
     out = Path(a.outdir)
-    table = compare.strategies_table(runs)
+    charges: dict[tuple[str, str], float] = {}  # pilots charged to a dataset's gsos_measured
+    for path in a.measured or []:
+        g = json.loads(Path(path).read_text())
+        if g["pilot_cost_charged"]:
+            charges[(g["dataset"], "gsos_measured")] = float(g["pilot_cost"]["sample_epochs"])
+    table = compare.strategies_table(runs, charges)
     _write_table(
         table,
         out / "strategies.csv",
@@ -212,6 +231,10 @@ def cmd_strategies(a: argparse.Namespace) -> None:
     for records in runs:
         c = compare.curve(records)
         first = records[0]
+        key = (first["dataset"], first["strategy"])
+        if key in charges:  # a run starts having spent its share of the pilots
+            n = sum(1 for r in runs if (r[0]["dataset"], r[0]["strategy"]) == key)
+            c["sample_epochs"] += charges[key] / n
         curves.append(
             c.assign(dataset=first["dataset"], strategy=first["strategy"], seed=first["seed"])
         )
@@ -267,29 +290,84 @@ def cmd_table5(a: argparse.Namespace) -> None:
 
 
 def cmd_importance(a: argparse.Namespace) -> None:
+    """Figure 1's table: the published weights and this project's estimates from its
+    simultaneous runs, each with a bootstrap interval, and the assumed groups."""
     import pandas as pd
 
-    from gsos.importance import fanova, n_rrelieff
+    from gsos.compare import compact
+    from gsos.importance import estimate
     from gsos.space import SearchSpace
     from gsos.tables import published
 
-    space = SearchSpace.from_config(json.loads(a.settings)["search_space"])
+    s = json.loads(a.settings)
+    space = SearchSpace.from_config(s["search_space"])
     records = [r for run in read_runs(a.records) for r in run]
     weights = published("importance_weights").set_index("hyperparameter")
     spec = json.loads(Path(a.groups).read_text())["groups"]
     group_of = {p: g["name"] for g in spec for p in g["params"]}
-    relief, fan = n_rrelieff(records, space), fanova(records, space)
     df = pd.DataFrame(
         {
             "hyperparameter": space.names,
-            "group": [group_of[n] for n in space.names],
-            "published_weight": [weights["published_weight"].get(n) for n in space.names],
-            "n_rrelieff_weight": [relief[n] for n in space.names],
-            "fanova_weight": [fan[n] for n in space.names],
-            "n_trials": sum(r["status"] in ("ok", "diverged") for r in records),
+            "assumed group": [group_of[n] for n in space.names],
+            "published weight": [weights["published_weight"].get(n) for n in space.names],
         }
     )
-    _write_table(df, a.out, ".3f", "Importance: published weights and this project's estimates")
+    for estimator, title in (("n_rrelieff", "N-RReliefF"), ("fanova", "fANOVA")):
+        e = estimate(records, space, estimator, int(s.get("bootstrap", 20)), seed=0)
+        df[f"{title} weight"] = [e["weights"][n] for n in space.names]
+        df[f"{title} weight CI low"] = [e["ci_low"][n] for n in space.names]
+        df[f"{title} weight CI high"] = [e["ci_high"][n] for n in space.names]
+        df[f"{title} Kendall tau (bootstrap)"] = e["kendall_tau"]
+    df["trials"] = e["n_trials"]
+    _write_table(
+        df,
+        a.out,
+        ".3f",
+        "Importance: published weights and this project's estimates [95 % CI]",
+        shown=compact(df, ".3f"),
+    )
+
+
+def cmd_measured_table(a: argparse.Namespace) -> None:
+    """Every dataset's measured groups: the weights with intervals, the groups, and how
+    stable the ranking was, beside the published weights."""
+    import pandas as pd
+
+    from gsos.compare import compact
+    from gsos.tables import published
+
+    published_w = published("importance_weights").set_index("hyperparameter")["published_weight"]
+    rows = []
+    for path in a.groups:
+        g = json.loads(Path(path).read_text())
+        group_of = {p: x["name"] for x in g["groups"] for p in x["params"]}
+        for name, w in g["weights"].items():
+            rows.append(
+                {
+                    "dataset": g["dataset"],
+                    "hyperparameter": name,
+                    "measured group": group_of[name],
+                    "weight": w,
+                    "weight CI low": g.get("ci_low", {}).get(name),
+                    "weight CI high": g.get("ci_high", {}).get(name),
+                    "published weight": published_w.get(name),
+                    "estimator": g.get("estimator"),
+                    "measured on": ", ".join(g["measured_on"]["datasets"]) or "file",
+                    "Kendall tau (bootstrap)": g.get("kendall_tau"),
+                    "top-3 agreement (bootstrap)": g.get("top_agreement"),
+                    "pilot trials": g["pilot_cost"]["trials"],
+                    "pilot cost (sample-epochs)": g["pilot_cost"]["sample_epochs"],
+                    "pilot cost charged to this dataset": g["pilot_cost_charged"],
+                }
+            )
+    df = pd.DataFrame(rows).astype({"weight CI low": float, "weight CI high": float})
+    _write_table(
+        df,
+        a.out,
+        ".3f",
+        "Measured importance and groups per dataset [95 % CI]",
+        shown=compact(df, ".3f"),
+    )
 
 
 def cmd_figure1(a: argparse.Namespace) -> None:
@@ -298,10 +376,15 @@ def cmd_figure1(a: argparse.Namespace) -> None:
     from gsos.figures import figure1
 
     spec = json.loads(Path(a.groups).read_text())
+    measured = {}
+    for path in a.measured or []:
+        g = json.loads(Path(path).read_text())
+        measured[g["dataset"]] = {p: x["name"] for x in g["groups"] for p in x["params"]}
     note = (a.note or "") + (
-        " Estimates come from this project's simultaneous runs; they are not the paper's numbers."
+        " Estimates come from this project's simultaneous runs (bars: 95 % bootstrap"
+        " intervals); they are not the paper's numbers."
     )
-    figure1(pd.read_csv(a.importance), spec["groups"], a.out, note.strip())
+    figure1(pd.read_csv(a.importance), spec["groups"], a.out, note.strip(), measured)
 
 
 def cmd_figure2(a: argparse.Namespace) -> None:
@@ -373,6 +456,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--progress-seconds", type=float, default=10.0)
     s.set_defaults(func=cmd_hpo)
 
+    s = sub.add_parser(
+        "measure", help="importance from pilot runs (or a weights file) -> a dataset's groups"
+    )
+    s.add_argument("--dataset", required=True)
+    s.add_argument("--settings", required=True, help="search_space, hpo, pilot, measured_groups")
+    s.add_argument("--pilots", type=Path, nargs="*", default=[], help="pilot runs' records")
+    s.add_argument("--weights-file", type=Path, help="measured_groups.source: file")
+    s.add_argument("--out", type=Path, required=True)
+    s.set_defaults(func=cmd_measure)
+
     s = sub.add_parser("tables", help="Tables 3 and 4, headline averages, published checks")
     s.add_argument("--records", type=Path, nargs="+", required=True)
     s.add_argument("--outdir", type=Path, required=True)
@@ -380,6 +473,7 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("strategies", help="every strategy: table, ranks, anytime curves")
     s.add_argument("--records", type=Path, nargs="+", required=True)
+    s.add_argument("--measured", type=Path, nargs="*", help="measured groups files (pilot cost)")
     s.add_argument("--outdir", type=Path, required=True)
     s.set_defaults(func=cmd_strategies)
 
@@ -415,10 +509,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True)
     s.set_defaults(func=cmd_importance)
 
+    s = sub.add_parser("measured-table", help="every dataset's measured importance and groups")
+    s.add_argument("--groups", type=Path, nargs="+", required=True)
+    s.add_argument("--out", type=Path, required=True)
+    s.set_defaults(func=cmd_measured_table)
+
     s = sub.add_parser("figure1", help="importance weights and groups")
     s.add_argument("--groups", type=Path, required=True)
     s.add_argument("--importance", type=Path, required=True)
     s.add_argument("--note", help="what the groups rest on (config gsos.note)")
+    s.add_argument("--measured", type=Path, nargs="*", help="measured groups files, per dataset")
     s.add_argument("--out", type=Path, required=True)
     s.set_defaults(func=cmd_figure1)
 

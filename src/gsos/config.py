@@ -78,6 +78,11 @@ def load_schema(path: Path) -> dict[str, Any]:
         "enum": list(ALGORITHMS),
         "description": "the algorithm inside each group of the 'gsos' strategy (paper - TPE)",
     }
+    props["gsos"]["properties"]["continuous_inner"] = {
+        "enum": [None, *(n for n, a in ALGORITHMS.items() if not a.multi_fidelity)],
+        "description": "the algorithm for the 'gsos' groups whose members are all continuous "
+        "(uniform or loguniform); null - gsos.inner for every group",
+    }
     return schema
 
 
@@ -256,6 +261,8 @@ def semantic_problems(cfg: Mapping[str, Any], broken: set[str] = frozenset()) ->
                 group_iterations(int(cfg["hpo"]["iterations"]), groups)
             except ValueError as e:
                 problems.append(f"gsos.groups: {e}")
+    problems += _measured_problems(cfg, broken)
+    problems += _bilevel_problems(cfg, broken)
     if not _touches(broken, "run.datasets", "datasets"):
         for name in cfg["run"]["datasets"]:
             if name not in cfg["datasets"]:
@@ -263,4 +270,86 @@ def semantic_problems(cfg: Mapping[str, Any], broken: set[str] = frozenset()) ->
                     f"run.datasets: {name!r} is not defined under datasets "
                     f"(defined: {sorted(cfg['datasets'])})"
                 )
+    return problems
+
+
+def _bilevel_problems(cfg: Mapping[str, Any], broken: set[str]) -> list[str]:
+    """bilevel descends the learning and dropout rates only: alone it needs them in the
+    space; inside GSOS it can only search a group of nothing else (gsos.continuous_inner)."""
+    from gsos.optimizers.bilevel import CONTINUOUS
+    from gsos.optimizers.registry import ALGORITHMS
+
+    problems: list[str] = []
+    if _touches(broken, "run", "gsos", "search_space"):
+        return problems
+    space, gsos = cfg["search_space"], cfg["gsos"]
+    if "bilevel" in cfg["run"]["strategies"]:
+        missing = [n for n in CONTINUOUS if n not in space]
+        if missing:
+            problems.append(f"run.strategies: bilevel needs {missing} in search_space")
+    if gsos["inner"] == "bilevel":
+        problems.append(
+            "gsos.inner: bilevel searches only lr and dropout_rate, and the groups hold every "
+            "hyperparameter; set gsos.continuous_inner: bilevel instead (it then searches the "
+            "groups of continuous hyperparameters, the inner algorithm the others)"
+        )
+    inner_cont = gsos["continuous_inner"]
+    if inner_cont is not None:
+        if ALGORITHMS[gsos["inner"]].multi_fidelity:
+            problems.append(
+                f"gsos.continuous_inner: {gsos['inner']} (gsos.inner) spends a training cost, "
+                f"{inner_cont} evaluations; use them apart"
+            )
+        kinds = {n: space[n]["type"] for n in space}
+        continuous = [
+            g for g in gsos["groups"]
+            if all(kinds.get(n) in ("uniform", "loguniform") for n in g["params"])
+        ]  # fmt: skip
+        if not continuous:
+            problems.append(
+                f"gsos.continuous_inner: {inner_cont} would search no group: none of "
+                "gsos.groups holds only continuous (uniform or loguniform) hyperparameters"
+            )
+        if inner_cont == "bilevel":
+            for g in continuous:
+                others = [n for n in g["params"] if n not in CONTINUOUS]
+                if others:
+                    problems.append(
+                        f"gsos.continuous_inner: bilevel descends only {sorted(CONTINUOUS)}; "
+                        f"group {g['name']} also holds {others}"
+                    )
+    return problems
+
+
+def _measured_problems(cfg: Mapping[str, Any], broken: set[str]) -> list[str]:
+    """Pilot runs and measured groups (gsos_measured) that cannot work as configured."""
+    from gsos.optimizers.registry import STRATEGIES
+
+    problems = []
+    if not _touches(broken, "pilot", "run.seeds"):
+        pilot = cfg["pilot"]
+        if pilot["strategy"] not in STRATEGIES or STRATEGIES[pilot["strategy"]].measured:
+            allowed = [n for n, s in STRATEGIES.items() if not s.measured]
+            problems.append(f"pilot.strategy: {pilot['strategy']!r} is not one of {allowed}")
+        shared = sorted(set(pilot["seeds"]) & set(cfg["run"]["seeds"]))
+        if shared:
+            problems.append(
+                f"pilot.seeds: {shared} are also run.seeds; pilot runs need seeds of their own"
+            )
+    if not _touches(broken, "measured_groups", "run.datasets", "search_space"):
+        mg = cfg["measured_groups"]
+        if mg["source"] == "file" and not mg["weights_file"]:
+            problems.append("measured_groups.weights_file: source is file, so give the file")
+        uses = any(STRATEGIES[s].measured for s in cfg["run"]["strategies"] if s in STRATEGIES)
+        if uses and mg["source"] == "leave_one_out" and len(cfg["run"]["datasets"]) < 2:
+            problems.append(
+                "measured_groups.source: leave_one_out measures each dataset's groups on the "
+                "others; run.datasets has only one (use same, or file)"
+            )
+        sizes = mg["rule"].get("sizes")
+        if sizes is not None and sum(sizes) != len(cfg["search_space"]):
+            problems.append(
+                f"measured_groups.rule.sizes: {sizes} add up to {sum(sizes)}, but the search "
+                f"space has {len(cfg['search_space'])} hyperparameters"
+            )
     return problems

@@ -37,17 +37,24 @@ def save(fig: plt.Figure, png: Path) -> None:
 
 
 METHODS = {  # column of importance.csv -> (legend label, hatch)
-    "published_weight": ("published (GSOS paper §5.1)", ""),
-    "n_rrelieff_weight": ("N-RReliefF, this project's runs (estimate)", "///"),
-    "fanova_weight": ("fANOVA, this project's runs (estimate)", "..."),
+    "published weight": ("published (GSOS paper §5.1)", ""),
+    "N-RReliefF weight": ("N-RReliefF, this project's runs (estimate)", "///"),
+    "fANOVA weight": ("fANOVA, this project's runs (estimate)", "..."),
 }
 
 
 def figure1(
-    importance: pd.DataFrame, groups: Sequence[Mapping[str, Any]], png: Path, note: str
+    importance: pd.DataFrame,
+    groups: Sequence[Mapping[str, Any]],
+    png: Path,
+    note: str,
+    measured: Mapping[str, Mapping[str, str]] | None = None,
 ) -> None:
-    """Importance weights per hyperparameter, bars coloured by group: the published ones where
-    published, and this project's estimates beside them. Unpublished weights stay empty."""
+    """Importance weights per hyperparameter, bars coloured by the assumed group: the
+    published ones where published, and this project's estimates with their 95 % bootstrap
+    intervals. Unpublished weights stay empty. On the right, each hyperparameter's assumed
+    group and, where measured groups exist, its measured group per dataset."""
+    measured = measured or {}
     group_of = {p: g["name"] for g in groups for p in g["params"]}
     names = [p for g in groups for p in g["params"]]
     imp = importance.set_index("hyperparameter")
@@ -56,13 +63,18 @@ def figure1(
         zip([g["name"] for g in groups], sns.color_palette("Set2", len(groups)), strict=True)
     )
     height = 0.8 / len(methods)
-    fig, ax = plt.subplots(figsize=(7.5, 0.6 * len(names) + 1.8))
+    width = 7.5 + 1.1 * len(measured)
+    fig, ax = plt.subplots(figsize=(width, 0.6 * len(names) + 1.8))
     ys = np.arange(len(names))[::-1].astype(float)
     for y, name in zip(ys, names, strict=True):
         for k, m in enumerate(methods):
             yk = y + 0.4 - height * (k + 0.5)
             value = imp[m].get(name, np.nan)
             if pd.notna(value):
+                lo, hi = imp.get(f"{m} CI low"), imp.get(f"{m} CI high")
+                err = None
+                if lo is not None and pd.notna(lo.get(name)):
+                    err = [[max(value - lo[name], 0)], [max(hi[name] - value, 0)]]
                 ax.barh(
                     yk,
                     value,
@@ -71,9 +83,12 @@ def figure1(
                     hatch=METHODS[m][1],
                     edgecolor="black",
                     linewidth=0.4,
+                    xerr=err,
+                    error_kw={"elinewidth": 0.7, "capsize": 2},
                 )
-                ax.text(value + 0.005, yk, f"{value:.3f}", va="center", fontsize=6)
-            elif m == "published_weight":
+                right = value if err is None else value + err[1][0]
+                ax.text(right + 0.008, yk, f"{value:.3f}", va="center", fontsize=6)
+            elif m == "published weight":
                 ax.text(
                     0.005,
                     yk,
@@ -89,8 +104,31 @@ def figure1(
         label.set_fontweight("bold")
     ax.set_xlim(0, 1)
     ax.set_xlabel("normalised importance weight")
+    columns = [("assumed", group_of)] + [(f"measured\n{d}", g) for d, g in measured.items()]
+    for j, (title, mapping) in enumerate(columns):
+        x = 1.03 + 0.12 * j
+        ax.text(
+            x,
+            len(names) - 0.3,
+            title,
+            transform=ax.get_yaxis_transform(),
+            fontsize=7,
+            ha="left",
+            va="bottom",
+            fontweight="bold",
+        )
+        for y, name in zip(ys, names, strict=True):
+            ax.text(
+                x,
+                y,
+                mapping.get(name, "-"),
+                transform=ax.get_yaxis_transform(),
+                fontsize=7,
+                ha="left",
+                va="center",
+            )
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in palette.values()]
-    labels = [f"group {g}" for g in palette]
+    labels = [f"assumed group {g}" for g in palette]
     handles += [
         plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", hatch=METHODS[m][1])
         for m in methods

@@ -65,12 +65,14 @@ def run_key(
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def make_evaluator(data: DeviceData, settings: TrainSettings) -> Evaluate:
+def make_evaluator(data: DeviceData, settings: TrainSettings, curves: bool = True) -> Evaluate:
     """The evaluate callback for :class:`gsos.runner.Runner`.
 
     Statuses: ``ok``; ``diverged`` (non-finite training loss: a failed trial that still has
-    the near-chance accuracy it reached, which the optimiser is told); ``fail`` (any
-    exception, out of memory included: recorded with its reason, and the run goes on).
+    the near-chance accuracy it reached, which the optimiser is told); ``stopped`` (stopped
+    early by the strategy's learning-curve extrapolation, with the accuracy it was predicted
+    to reach); ``fail`` (any exception, out of memory included: recorded with its reason, and
+    the run goes on). With ``curves`` every trial records its validation learning curve.
     """
 
     def evaluate(
@@ -78,7 +80,16 @@ def make_evaluator(data: DeviceData, settings: TrainSettings) -> Evaluate:
     ) -> dict[str, Any]:
         try:
             result = train_and_evaluate(
-                ev.params, data, trial_seed, settings, resume=resume, save=save
+                ev.params,
+                data,
+                trial_seed,
+                settings,
+                resume=resume,
+                save=save,
+                curve=curves,
+                after_epoch=ev.after_epoch,
+                data_fraction=ev.data_fraction,
+                hypergradient=ev.hypergradient,
             )
         except Exception as e:  # noqa: BLE001 - a trial's failure is data, the run goes on
             first_line = (str(e).strip().splitlines() or [""])[0]
@@ -90,6 +101,8 @@ def make_evaluator(data: DeviceData, settings: TrainSettings) -> Evaluate:
         if result.diverged:
             reason = f"diverged: non-finite training loss in epoch {result.epochs_run}"
             return {"status": "diverged", **result.as_dict(), "error": reason}
+        if result.stopped is not None:
+            return {"status": "stopped", "error": None, **result.as_dict(), **result.stopped}
         return {"status": "ok", "error": None, **result.as_dict()}
 
     return evaluate
@@ -107,6 +120,7 @@ def run_hpo(
     summary_path: Path,
     groups: Sequence[Group] = (),
     shares: Sequence[float] | None = None,
+    patience: int | None = None,
     cost_epochs: float | None = None,
     threads: int = 1,
     jobs_per_gpu: int = 1,
@@ -136,18 +150,23 @@ def run_hpo(
             "seed": seed,
             "budget": budget.__dict__,
             "shares": shares,
+            "patience": patience,
         },
         groups,
         manifest,
     )
     data = load_prepared(Path(data_path), device, n_classes=int(manifest["n_classes"]))
     n_train = len(data.y["train"])
-    optimizer = build_optimizer(strategy, space, seed, settings, budget, groups, shares)
+    optimizer = build_optimizer(strategy, space, seed, settings, budget, groups, shares, patience)
     warm_up()
     label = f"{dataset}/{strategy}/seed{seed}"
     runner = Runner(
         optimizer,
-        make_evaluator(data, TrainSettings.from_config(settings)),
+        make_evaluator(
+            data,
+            TrainSettings.from_config(settings),
+            bool(settings.get("training", {}).get("learning_curves", True)),
+        ),
         Path(records_path),
         seed=seed,
         n_train=n_train,

@@ -91,21 +91,15 @@ def n_rrelieff(
 
 
 def fanova(
-    records: Sequence[Mapping[str, Any]], space: SearchSpace, seed: int = 0
+    records: Sequence[Mapping[str, Any]], space: SearchSpace, seed: int = 0, n_trees: int = 64
 ) -> dict[str, float]:
     """fANOVA importances (sum 1) through optuna.importance, on the same trials."""
     import optuna
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    from gsos.optimizers.optuna_search import distribution
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    dists = {}
-    for name, p in space.params.items():
-        if p.kind == "choice":
-            dists[name] = CategoricalDistribution(list(p.values))
-        elif p.kind == "int":
-            dists[name] = IntDistribution(int(p.low), int(p.high))
-        else:
-            dists[name] = FloatDistribution(p.low, p.high, log=p.kind == "loguniform")
+    dists = {name: distribution(p) for name, p in space.params.items()}
     study = optuna.create_study(direction="maximize")
     for r in records:
         if r["status"] in OBSERVED and r.get("val_accuracy") is not None:
@@ -115,6 +109,179 @@ def fanova(
                     params=params, distributions=dists, value=float(r["val_accuracy"])
                 )
             )
-    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+    evaluator = optuna.importance.FanovaImportanceEvaluator(n_trees=n_trees, seed=seed)
     scores = optuna.importance.get_param_importances(study, evaluator=evaluator, normalize=True)
     return {n: float(scores.get(n, 0.0)) for n in space.names}
+
+
+# --- importance with its uncertainty -----------------------------------------------------------
+
+ESTIMATORS = ("fanova", "n_rrelieff", "mean")
+
+
+def weights_of(
+    records: Sequence[Mapping[str, Any]],
+    space: SearchSpace,
+    estimator: str,
+    seed: int = 0,
+    n_trees: int = 64,
+) -> dict[str, float]:
+    """One estimator's normalised weights; ``mean`` averages fANOVA and N-RReliefF."""
+    if estimator == "fanova":
+        return fanova(records, space, seed, n_trees)
+    if estimator == "n_rrelieff":
+        return n_rrelieff(records, space)
+    if estimator == "mean":
+        a, b = fanova(records, space, seed, n_trees), n_rrelieff(records, space)
+        return {k: (a[k] + b[k]) / 2 for k in space.names}
+    raise ValueError(f"estimator must be one of {ESTIMATORS}, not {estimator!r}")
+
+
+def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
+    from scipy.stats import kendalltau
+
+    tau = kendalltau(a, b).statistic
+    return float(tau) if np.isfinite(tau) else 0.0
+
+
+def observed(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [r for r in records if r["status"] in OBSERVED and r.get("val_accuracy") is not None]
+
+
+# Estimators that compare each trial with its nearest neighbours: their resamples keep each
+# drawn trial once (about 63 % of the trials), so their intervals are conservative.
+NEIGHBOUR_BASED = frozenset({"n_rrelieff"})
+
+
+def estimate(
+    records: Sequence[Mapping[str, Any]],
+    space: SearchSpace,
+    estimator: str = "fanova",
+    bootstrap: int = 20,
+    seed: int = 0,
+    top: int = 3,
+    n_trees: int = 32,
+) -> dict[str, Any]:
+    """Importance weights with their uncertainty, from a set of trials.
+
+    - ``weights``: the estimator on all trials;
+    - ``ci_low``/``ci_high``: 95 % percentile interval over ``bootstrap`` resamples of the
+      trials (each refitted; for N-RReliefF the distinct trials of each resample);
+    - ``per_seed``: the estimator on each pilot seed's trials alone (their spread);
+    - ``kendall_tau``: mean Kendall's τ between each resample's ranking and the ranking on all
+      trials (1: the same order every time), and ``top_agreement``: the share of resamples
+      whose ``top`` most important hyperparameters are the same set as on all trials.
+    """
+    trials = observed(records)
+    names = space.names
+    point = weights_of(trials, space, estimator, seed, n_trees)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for b in range(bootstrap):
+        draw = rng.integers(0, len(trials), len(trials))
+        if estimator in NEIGHBOUR_BASED:  # a duplicate would be its copy's nearest neighbour
+            draw = np.unique(draw)
+        sample = [trials[i] for i in draw]
+        draws.append(weights_of(sample, space, estimator, seed + 1 + b, n_trees))
+    matrix = (
+        np.array([[d[n] for n in names] for d in draws]) if draws else np.zeros((0, len(names)))
+    )
+    point_vec = [point[n] for n in names]
+    top_set = set(rank(point)[:top])
+    by_seed: dict[Any, list] = {}
+    for r in trials:
+        by_seed.setdefault(r.get("seed"), []).append(r)
+    per_seed = {
+        str(s): weights_of(rs, space, estimator, seed, n_trees)
+        for s, rs in sorted(by_seed.items(), key=lambda kv: str(kv[0]))
+        if len(rs) >= 3
+    }
+    return {
+        "estimator": estimator,
+        "n_trials": len(trials),
+        "weights": point,
+        "ci_low": dict(zip(names, np.quantile(matrix, 0.025, axis=0).tolist(), strict=True))
+        if len(draws)
+        else {n: float("nan") for n in names},
+        "ci_high": dict(zip(names, np.quantile(matrix, 0.975, axis=0).tolist(), strict=True))
+        if len(draws)
+        else {n: float("nan") for n in names},
+        "per_seed": per_seed,
+        "kendall_tau": float(np.mean([kendall_tau(point_vec, row) for row in matrix]))
+        if len(draws)
+        else float("nan"),
+        "top_agreement": float(
+            np.mean(
+                [set(rank(dict(zip(names, row, strict=True)))[:top]) == top_set for row in matrix]
+            )
+        )
+        if len(draws)
+        else float("nan"),
+        "bootstrap": bootstrap,
+    }
+
+
+def rank(weights: Mapping[str, float]) -> list[str]:
+    """Hyperparameters from the most to the least important (unknown weights last, in order)."""
+    known = [n for n, w in weights.items() if w is not None and np.isfinite(w)]
+    unknown = [n for n in weights if n not in known]
+    return sorted(known, key=lambda n: -float(weights[n])) + unknown
+
+
+def groups_from_weights(weights: Mapping[str, float], rule: Mapping[str, Any]) -> list[list[str]]:
+    """Groups by importance, most important first, by a documented rule:
+
+    - ``sizes: [3, 2, 5]``: the top 3, the next 2, the remaining 5 (the default: the paper's
+      three tiers, of 3, 2 and 5 hyperparameters);
+    - ``cumulative: [0.6, 0.85]``: a group closes once the weights taken so far reach the next
+      threshold (the last group takes the rest).
+    """
+    order = rank(weights)
+    groups: list[list[str]] = []
+    if "sizes" in rule:
+        sizes = list(rule["sizes"])
+        if sum(sizes) != len(order):
+            raise ValueError(f"group sizes {sizes} add up to {sum(sizes)}, not {len(order)}")
+        i = 0
+        for size in sizes:
+            groups.append(order[i : i + size])
+            i += size
+        return [g for g in groups if g]
+    if "cumulative" in rule:
+        thresholds, total, current = list(rule["cumulative"]), 0.0, []
+        weight_sum = sum(float(weights[n]) for n in order if np.isfinite(weights[n])) or 1.0
+        for name in order:
+            current.append(name)
+            w = float(weights[name]) if np.isfinite(weights[name]) else 0.0
+            total += w / weight_sum
+            if thresholds and total >= thresholds[0] - 1e-12:
+                groups.append(current)
+                current = []
+                thresholds.pop(0)
+        if current:
+            groups.append(current)
+        return groups
+    raise ValueError("a grouping rule needs 'sizes' or 'cumulative'")
+
+
+def group_budgets(
+    groups: Sequence[Sequence[str]],
+    weights: Mapping[str, float],
+    iterations: int,
+    mode: str,
+    shares: Sequence[float] = (4, 3, 3),
+) -> list[int]:
+    """Each group's evaluations: ``shares`` (by position; the paper's 4:3:3), ``proportional``
+    (to the group's total weight), or ``adaptive`` (the shares to start with; a group ends
+    early when it stops improving and passes on what it did not spend)."""
+    from gsos.groups import split_iterations
+
+    if mode in ("shares", "adaptive"):
+        s = list(shares)[: len(groups)]
+        s += [s[-1] if s else 1.0] * (len(groups) - len(s))
+        return split_iterations(iterations, s)
+    if mode == "proportional":
+        w = [sum(max(float(weights[n]), 0.0) for n in g if np.isfinite(weights[n])) for g in groups]
+        w = [x if x > 0 else 1e-6 for x in w]
+        return split_iterations(iterations, w)
+    raise ValueError(f"budget must be shares, proportional or adaptive, not {mode!r}")

@@ -13,6 +13,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+# Wall-clock fields: the only ones two runs of the same seed may differ in.
+TIMING_FIELDS = (
+    "elapsed_seconds",
+    "suggest_seconds",
+    "eval_seconds",
+    "train_seconds",
+    "curve_seconds",
+)
+
 
 def _plain(value: Any) -> Any:
     """JSON-safe: numpy scalars to Python, non-finite floats to None."""

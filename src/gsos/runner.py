@@ -53,6 +53,9 @@ def check_replay(evaluation: Evaluation | None, record: Mapping[str, Any]) -> No
     mine = {"params": _plain(evaluation.params), "budget": evaluation.budget}
     mine["continues"] = evaluation.continues
     theirs = {k: record.get(k) for k in mine}
+    if "data_fraction" in record:
+        mine["data_fraction"] = evaluation.data_fraction
+        theirs["data_fraction"] = record["data_fraction"]
     if "budget" not in record:  # journals from before budgets were recorded
         mine.pop("budget"), theirs.pop("budget"), mine.pop("continues"), theirs.pop("continues")
     if mine != theirs:
@@ -203,6 +206,8 @@ class Runner:
                 if record["status"] in ("ok", "stopped")
                 else f"{record['status'].upper()} {record.get('error')}"
             )
+            if record["status"] == "stopped":
+                status += f" STOPPED {record.get('stop_reason')}"
             self.log(f"{iteration} {evaluation.group} budget {evaluation.budget} {status}")
             if self.progress:
                 self.progress(records, self.n_train)

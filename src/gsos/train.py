@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,9 +90,15 @@ class TrialResult:
     sample_epochs: int
     adjustments: list[str]
     precision: str = "fp32"
+    curve: list[dict[str, Any]] | None = None  # validation after each epoch trained here
+    curve_seconds: float = 0.0
+    stopped: dict[str, Any] | None = None  # why training stopped early (learning curves)
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. the hypergradient
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out.update(out.pop("extra"))
+        return out
 
 
 def resolve_device(name: str) -> torch.device:
@@ -187,6 +193,24 @@ def save_state(path: Path, model: nn.Module, opt: Adam | SGD, gen, epochs: int) 
     atomic_write_bytes(Path(path), lambda f: torch.save(state, f))
 
 
+# (curve so far: one {epoch, val_accuracy, val_loss} per epoch) -> None to go on, or a dict
+# saying why to stop (``predicted_final_accuracy``, ``probability``), for learning-curve
+# extrapolation
+AfterEpoch = Callable[[list[dict[str, Any]]], dict[str, Any] | None]
+
+SUBSET_SEED = 20261127  # the fixed order data fractions are taken in (nested: 1/9 in 1/3)
+
+
+def training_subset(n: int, fraction: float, device: torch.device) -> torch.Tensor | None:
+    """The training images a data-fraction evaluation uses: the first ``fraction`` of one
+    fixed random order, so a larger fraction holds every image of a smaller one. Rounded
+    down, so an evaluation never costs more than its share of the budget."""
+    if fraction >= 1.0:
+        return None
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(SUBSET_SEED))
+    return order[: max(1, math.floor(fraction * n + 1e-9))].to(device)  # never above
+
+
 def train_and_evaluate(
     params: Mapping[str, Any],
     data: DeviceData,
@@ -195,6 +219,10 @@ def train_and_evaluate(
     *,
     resume: Path | None = None,
     save: Path | None = None,
+    curve: bool = False,
+    after_epoch: AfterEpoch | None = None,
+    data_fraction: float = 1.0,
+    hypergradient: Mapping[str, Any] | None = None,
 ) -> TrialResult:
     """Train one configuration to ``params['epoch']`` epochs and evaluate it.
 
@@ -203,6 +231,13 @@ def train_and_evaluate(
     only the missing epochs: with per-epoch shuffles drawn from one generator and the random
     state restored, 3 epochs and then 6 more give exactly what 9 in one go give (on CPU).
     ``save`` writes the state at the end, for a later evaluation to continue.
+
+    ``curve`` evaluates the validation split after every epoch (a learning curve; its time is
+    counted apart from training); ``after_epoch`` sees that curve and may stop training early.
+    ``data_fraction`` trains on that share of the training split (see training_subset).
+    ``hypergradient`` (its options) also measures how the validation loss moves with the
+    learning and dropout rates (:mod:`gsos.hypergrad`); its unrolled steps count as training
+    images.
     """
     device = data.x["train"].device
     torch.manual_seed(seed)
@@ -222,14 +257,20 @@ def train_and_evaluate(
         done = int(state["epochs"])
     loss_fn = nn.CrossEntropyLoss()
     x, y = data.x["train"], data.y["train"]
+    subset = training_subset(len(x), data_fraction, device)
+    if subset is not None:
+        x, y = x[subset], y[subset]
     n, bs = len(x), int(params["batch_size"])
     epochs, diverged, epochs_run = int(params["epoch"]), False, 0
+    points: list[dict[str, Any]] = []
+    stopped: dict[str, Any] | None = None
+    curve_seconds = 0.0
     start = time.perf_counter()
     # Batches are gathered and normalised a chunk of them at a time (one gather and one
     # normalisation per chunk instead of per step; the values are the same), each chunk a
     # whole number of batches and at most CHUNK_ELEMENTS values, whatever the dataset.
     per_chunk = max(1, CHUNK_ELEMENTS // (bs * x[0].numel())) * bs
-    for _ in range(done, epochs):
+    for epoch in range(done + 1, epochs + 1):
         model.train()
         order = torch.randperm(n, device=device, generator=gen)
         epoch_loss = torch.zeros((), device=device)
@@ -247,13 +288,39 @@ def train_and_evaluate(
         if not torch.isfinite(epoch_loss):  # one sync per epoch, not per step
             diverged = True
             break
+        if curve or after_epoch is not None:
+            t0 = time.perf_counter()
+            acc, vloss = evaluate(model, data, "val", settings.eval_batch_size, bf16, cl)
+            points.append({"epoch": epoch, "val_accuracy": acc, "val_loss": vloss})
+            curve_seconds += time.perf_counter() - t0
+            if after_epoch is not None and epoch < epochs:
+                stopped = after_epoch(points)
+                if stopped is not None:
+                    break
     if device.type == "cuda":
         torch.cuda.synchronize()
-    train_seconds = time.perf_counter() - start
-    if save is not None and not diverged:
+    train_seconds = time.perf_counter() - start - curve_seconds
+    if save is not None and not diverged and stopped is None:
         save_state(save, model, opt, gen, done + epochs_run)
-    val_acc, val_loss = evaluate(model, data, "val", settings.eval_batch_size, bf16, cl)
+    if points and not diverged:  # the last point of the curve is this model on validation
+        val_acc, val_loss = points[-1]["val_accuracy"], points[-1]["val_loss"]
+    else:
+        val_acc, val_loss = evaluate(model, data, "val", settings.eval_batch_size, bf16, cl)
     test_acc, test_loss = evaluate(model, data, "test", settings.eval_batch_size, bf16, cl)
+    extra: dict[str, Any] = {}
+    if hypergradient is not None and not diverged and stopped is None:
+        from gsos.hypergrad import hypergradient as measure
+
+        h = hypergradient
+        extra = measure(
+            model,
+            params,
+            data,
+            seed,
+            steps=int(h.get("unroll_steps", 5)),
+            temperature=float(h.get("temperature", 0.1)),
+            val_images=int(h.get("val_images", 512)),
+        )
     return TrialResult(
         val_accuracy=val_acc,
         val_loss=val_loss,
@@ -262,7 +329,11 @@ def train_and_evaluate(
         epochs_run=epochs_run,
         train_seconds=train_seconds,
         diverged=diverged,
-        sample_epochs=n * epochs_run,
+        sample_epochs=n * epochs_run + extra.get("hypergradient_images", 0),
         adjustments=list(model.adjustments),
         precision="bf16" if bf16 else "fp32",
+        curve=points if curve or after_epoch is not None else None,
+        curve_seconds=curve_seconds,
+        stopped=stopped,
+        extra=extra,
     )

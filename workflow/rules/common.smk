@@ -109,6 +109,14 @@ def groups_settings():
     )
 
 
+def gsos_job_settings(st):
+    """A GSOS job's inner algorithm(s); continuous_inner only when set (no rerun otherwise)."""
+    out = {"inner": st.inner_algorithm(config).name}
+    if st.continuous_algorithm(config) is not None:
+        out["continuous_inner"] = st.continuous_algorithm(config).name
+    return out
+
+
 def hpo_settings(wildcards):
     """Only the settings this job's strategy uses (params are rerun triggers)."""
     st = registered(wildcards.strategy)
@@ -118,19 +126,22 @@ def hpo_settings(wildcards):
     for section in st.sections(config):
         s[section] = config[section]
     if st.grouped:  # the groups arrive in the groups file; the note is for people
-        s["gsos"] = {"inner": st.inner_algorithm(config).name}
+        s["gsos"] = gsos_job_settings(st)
     return as_json(s)
 
 
 def hpo_inputs(wildcards):
-    """Data; the groups file for the GSOS family only; for a multi-fidelity strategy whose
-    budget matches simultaneous TPE's cost, that run's summary."""
+    """Data; the groups file for the GSOS family only (the dataset's measured groups for
+    gsos_measured); for a multi-fidelity strategy whose budget matches simultaneous TPE's
+    cost, that run's summary."""
     st = registered(wildcards.strategy)
     inputs = {
         "data": f"{RESULTS}/data/{wildcards.dataset}/data.pt",
         "manifest": f"{RESULTS}/data/{wildcards.dataset}/manifest.json",
     }
-    if st.grouped:
+    if st.measured:
+        inputs["groups"] = f"{RESULTS}/measured_groups/{wildcards.dataset}.json"
+    elif st.grouped:
         inputs["groups"] = f"{RESULTS}/groups.json"
     if st.multi_fidelity(config) and config["hpo"]["cost"] == "match":
         inputs["match"] = run_path(wildcards.dataset, "simultaneous", wildcards.seed, "summary.json")
@@ -146,6 +157,71 @@ def hpo_options(wildcards, input):
     elif registered(wildcards.strategy).multi_fidelity(config):
         opts.append(f"--cost-epochs {config['hpo']['cost']}")
     return " ".join(opts)
+
+
+# --- pilot runs and measured groups (gsos_measured) ------------------------------------------
+
+PILOT = config["pilot"]
+MEASURED = any(registered(s).measured for s in RUN_STRATEGIES)
+
+
+def pilot_settings(wildcards):
+    """A pilot run's settings: its strategy's, with the pilot's own budget."""
+    st = registered(PILOT["strategy"])
+    s = {k: config[k] for k in ("search_space", "training", "model", "device")}
+    s["hpo"] = {"iterations": PILOT["iterations"]}
+    for section in st.sections(config):
+        s[section] = config[section]
+    if st.grouped:
+        s["gsos"] = gsos_job_settings(st)
+    return as_json(s)
+
+
+def pilot_inputs(wildcards):
+    inputs = {
+        "data": f"{RESULTS}/data/{wildcards.dataset}/data.pt",
+        "manifest": f"{RESULTS}/data/{wildcards.dataset}/manifest.json",
+    }
+    if registered(PILOT["strategy"]).grouped:
+        inputs["groups"] = f"{RESULTS}/groups.json"
+    return inputs
+
+
+def pilot_options(wildcards, input):
+    opts = [f"--groups {input.groups}"] if "groups" in input.keys() else []
+    if registered(PILOT["strategy"]).multi_fidelity(config):
+        opts.append(f"--cost-epochs {PILOT['cost']}")
+    return " ".join(opts)
+
+
+def pilot_records(datasets):
+    return expand(
+        f"{RESULTS}/pilots/{{dataset}}/{PILOT['strategy']}/seed{{seed}}/records.jsonl",
+        dataset=datasets,
+        seed=PILOT["seeds"],
+    )
+
+
+def measure_inputs(wildcards):
+    """The pilots a dataset's groups are measured on: its own, every other dataset's (the
+    paper's transfer), or none (a weights file)."""
+    source = config["measured_groups"]["source"]
+    if source == "file":
+        return {"weights": config["measured_groups"]["weights_file"]}
+    if source == "same":
+        return {"pilots": pilot_records([wildcards.dataset])}
+    return {"pilots": pilot_records([d for d in DATASETS if d != wildcards.dataset])}
+
+
+def measure_settings():
+    keys = ("search_space", "pilot", "measured_groups")
+    return as_json({**{k: config[k] for k in keys}, "hpo": {"iterations": config["hpo"]["iterations"]}})
+
+
+def measure_options(wildcards, input):
+    if "weights" in input.keys():
+        return f"--weights-file {input.weights}"
+    return f"--pilots {' '.join(input.pilots)}"
 
 
 def hpo_resources():
@@ -206,9 +282,15 @@ PAPER_TABLES = [
 STRATEGY_TABLES = ["strategies", "ranks"]
 
 
+def measured_group_files():
+    return expand(f"{RESULTS}/measured_groups/{{dataset}}.json", dataset=DATASETS) if MEASURED else []
+
+
 def final_outputs():
     tables = [*STRATEGY_TABLES, "table5"]
     figures = ["anytime", "ranks", "table5"]
+    if MEASURED:
+        tables.append("measured_importance")
     if PAPER_RUN:
         tables += PAPER_TABLES
         figures += ["figure2", "convergence"]

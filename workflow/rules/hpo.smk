@@ -25,3 +25,54 @@ rule hpo:
         " --summary {output.summary} --threads {threads}"
         " --jobs-per-gpu {resources.jobs_per_gpu}"
         " --progress --progress-seconds {resources.progress_seconds}"
+
+
+# Pilot runs (for gsos_measured): an HPO run like any other, with its own seeds and budget.
+rule pilot:
+    input:
+        unpack(pilot_inputs),
+    output:
+        records=f"{RESULTS}/pilots/{{dataset}}/{{strategy}}/seed{{seed}}/records.jsonl",
+        summary=f"{RESULTS}/pilots/{{dataset}}/{{strategy}}/seed{{seed}}/summary.json",
+    params:
+        settings=pilot_settings,
+        options=pilot_options,
+    threads: config["resources"]["hpo_threads"]
+    resources:
+        **hpo_resources(),
+        progress_seconds=int(config["progress_seconds"]),
+    conda:
+        "../../envs/hpo.yaml"
+    log:
+        f"{LOGS}/pilot/{{dataset}}/{{strategy}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/pilot/{{dataset}}/{{strategy}}/seed{{seed}}.tsv"
+    shell:
+        "python -m gsos --log {log} hpo --dataset {wildcards.dataset}"
+        " --strategy {wildcards.strategy} --seed {wildcards.seed}"
+        " --settings {params.settings:q} {params.options}"
+        " --data {input.data} --manifest {input.manifest} --records {output.records}"
+        " --summary {output.summary} --threads {threads}"
+        " --jobs-per-gpu {resources.jobs_per_gpu}"
+        " --progress --progress-seconds {resources.progress_seconds}"
+
+
+# A dataset's groups from measured importance (see gsos/measured.py).
+rule measured_groups:
+    input:
+        unpack(measure_inputs),
+    output:
+        f"{RESULTS}/measured_groups/{{dataset}}.json",
+    params:
+        settings=measure_settings(),
+        options=measure_options,
+    threads: 1
+    conda:
+        "../../envs/reports.yaml"
+    log:
+        f"{LOGS}/measured_groups/{{dataset}}.log",
+    benchmark:
+        f"{BENCH}/measured_groups/{{dataset}}.tsv"
+    shell:
+        "python -m gsos --log {log} measure --dataset {wildcards.dataset}"
+        " --settings {params.settings:q} {params.options} --out {output}"

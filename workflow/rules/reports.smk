@@ -18,7 +18,8 @@ rule tables:
 
 rule strategies:
     input:
-        run_records(),
+        records=run_records(),
+        measured=measured_group_files(),
     output:
         **table_outputs(*STRATEGY_TABLES),
         anytime=report(f"{REPORTS}/anytime.png", caption="../report/anytime.rst", category="Figures"),
@@ -35,7 +36,8 @@ rule strategies:
     benchmark:
         f"{BENCH}/strategies.tsv"
     shell:
-        "python -m gsos --log {log} strategies --records {input} --outdir {params.outdir}"
+        "python -m gsos --log {log} strategies --records {input.records}"
+        " --measured {input.measured} --outdir {params.outdir}"
 
 
 # A timing benchmark: run locally it takes every core, so nothing runs beside it while it
@@ -65,7 +67,12 @@ rule importance:
     output:
         **table_outputs("importance"),
     params:
-        settings=as_json({"search_space": config["search_space"]}),
+        settings=as_json(
+            {
+                "search_space": config["search_space"],
+                "bootstrap": config["measured_groups"]["bootstrap"],
+            }
+        ),
     threads: 1
     conda:
         "../../envs/reports.yaml"
@@ -82,6 +89,7 @@ rule figure1:
     input:
         groups=f"{RESULTS}/groups.json",
         importance=f"{REPORTS}/importance.csv",
+        measured=measured_group_files(),
     output:
         png=report(f"{REPORTS}/figure1.png", caption="../report/figure1.rst", category="Figures"),
         pdf=f"{REPORTS}/figure1.pdf",
@@ -97,6 +105,7 @@ rule figure1:
     shell:
         "python -m gsos --log {log} figure1 --groups {input.groups}"
         " --importance {input.importance} --note {params.note:q} --out {output.png}"
+        " --measured {input.measured}"
 
 
 rule figure2:
@@ -119,3 +128,20 @@ rule figure2:
     shell:
         "python -m gsos --log {log} figure2 --records {input} --out {output.png}"
         " --convergence {output.convergence}"
+
+
+rule measured_importance:
+    input:
+        measured_group_files(),
+    output:
+        **table_outputs("measured_importance"),
+    threads: 1
+    conda:
+        "../../envs/reports.yaml"
+    log:
+        f"{LOGS}/measured_importance.log",
+    benchmark:
+        f"{BENCH}/measured_importance.tsv"
+    shell:
+        "python -m gsos --log {log} measured-table --groups {input}"
+        " --out {output.measured_importance_csv}"

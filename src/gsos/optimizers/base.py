@@ -71,12 +71,21 @@ class Budget:
 
 @dataclass(frozen=True)
 class Fidelity:
-    """Training epochs as a budget: ``low`` to ``high`` (the ``epoch`` hyperparameter's
-    range, which leaves the searched space)."""
+    """What a multi-fidelity strategy's budget is, from ``low`` to ``high``: training epochs
+    (``name`` "epoch", the hyperparameter's range, which leaves the searched space) or the
+    share of the training split (``name`` DATA_FRACTION, with epochs still searched)."""
 
     name: str
-    low: int
-    high: int
+    low: float
+    high: float
+
+    @property
+    def whole(self) -> bool:
+        """Whether budgets are whole numbers (epochs)."""
+        return self.name != DATA_FRACTION
+
+
+DATA_FRACTION = "data_fraction"
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,10 @@ class Evaluation:
     group_index: int = 1
     data_fraction: float = 1.0
     handle: Any = field(default=None, compare=False, repr=False)
+    # called with the learning curve after each epoch; may stop the training early
+    after_epoch: Any = field(default=None, compare=False, repr=False)
+    # also measure d(validation loss)/d(log lr, logit dropout), with these options
+    hypergradient: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +121,7 @@ class Outcome:
     status: str
     val_accuracy: float | None
     cost: float  # full-training-set epochs this evaluation trained
+    hypergradient: Mapping[str, float] | None = None
 
     @property
     def loss(self) -> float | None:
@@ -123,12 +137,20 @@ class Outcome:
 
 
 def outcome_of(record: Mapping[str, Any], n_train: int) -> Outcome:
-    """The outcome a record tells; used for live results and for replay alike."""
+    """The outcome a record tells; used for live results and for replay alike.
+
+    A trial stopped early by learning-curve extrapolation tells the accuracy it was predicted
+    to reach, as Domhan et al. do, not the one it had when it was stopped.
+    """
+    accuracy = record.get("val_accuracy")
+    if record["status"] == "stopped" and record.get("predicted_final_accuracy") is not None:
+        accuracy = record["predicted_final_accuracy"]
     return Outcome(
         iteration=int(record["iteration"]),
         status=str(record["status"]),
-        val_accuracy=record.get("val_accuracy"),
+        val_accuracy=accuracy,
         cost=float(record.get("sample_epochs") or 0) / max(n_train, 1),
+        hypergradient=record.get("hypergradient"),
     )
 
 

@@ -35,15 +35,25 @@ def build_optimizer(
     budget: Budget,
     groups: Sequence[Group] = (),
     shares: Sequence[float] | None = None,
+    patience: int | None = None,
 ) -> Optimizer:
     """The registered strategy's optimiser for one run."""
     st = registered(strategy)
     algorithm = st.inner_algorithm(settings)
     factory = algorithm.make()
-    fidelity = FIDELITY if algorithm.multi_fidelity else None
+    # an epoch fidelity leaves the searched space; a data fidelity keeps epochs searched
+    fidelity = FIDELITY if algorithm.fidelity == "epoch" else None
+
+    cont = st.continuous_algorithm(settings)
+    cont_factory = cont.make() if cont else None
 
     def inner(view: View, inner_seed: int, inner_budget: Budget) -> Optimizer:
-        return factory(view, inner_seed, inner_budget, settings)
+        make = factory
+        if cont_factory is not None and all(
+            space.params[n].kind in ("uniform", "loguniform") for n in view.names
+        ):  # gsos.continuous_inner: a group of continuous hyperparameters only
+            make = cont_factory
+        return make(view, inner_seed, inner_budget, settings)
 
     if not st.grouped:
         return inner(
@@ -54,9 +64,11 @@ def build_optimizer(
     if budget.cost is not None:
         weights = list(shares) if shares else [g.iterations for g in groups]
         plans = [
-            GroupPlan(g.name, g.params, Budget(cost=budget.cost * w / sum(weights)))
+            GroupPlan(g.name, g.params, Budget(cost=budget.cost * w / sum(weights)), patience)
             for g, w in zip(groups, weights, strict=True)
         ]
     else:
-        plans = [GroupPlan(g.name, g.params, Budget(evaluations=g.iterations)) for g in groups]
+        plans = [
+            GroupPlan(g.name, g.params, Budget(evaluations=g.iterations), patience) for g in groups
+        ]
     return GroupedSequential(space, seed, plans, inner, fidelity)

@@ -8,7 +8,8 @@ With TPE inside this is the paper's GSOS; simultaneous TPE is the same loop with
 group of every hyperparameter. With a multi-fidelity algorithm inside (Hyperband, BOHB; the
 paper's §7), epochs are the budget, not a searched hyperparameter, and group budgets are
 shares of the run's training cost instead of its evaluations. Whatever a group leaves
-unspent (an exhausted grid, a bracket that no longer fits) moves on to the next group.
+unspent (an exhausted grid, a bracket that no longer fits, or, with a patience, a group that
+stopped improving) moves on to the next group.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class GroupPlan:
     name: str
     params: tuple[str, ...]
     budget: Budget
+    patience: int | None = None  # adaptive budgets: end after this many evaluations w/o a gain
 
 
 class GroupedSequential(Optimizer):
@@ -94,9 +96,21 @@ class GroupedSequential(Optimizer):
             return True
         return False
 
+    def _stalled(self) -> bool:
+        """A group with a patience that has not improved for that many evaluations is done
+        (unless it is the last: it spends what is left)."""
+        patience = self.groups[self.index].patience if self.inner is not None else None
+        if patience is None or self.index == len(self.groups) - 1:
+            return False
+        best, since = -1.0, 0
+        for _, o in self.told:
+            acc = o.val_accuracy if o.status == "ok" and o.val_accuracy is not None else -1.0
+            best, since = (acc, 0) if acc > best else (best, since + 1)
+        return since >= patience
+
     def ask(self) -> Evaluation | None:
         while True:
-            if self.inner is not None:
+            if self.inner is not None and not self._stalled():
                 ev = self.inner.ask()
                 if ev is not None:
                     group = self.groups[self.index]

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from gsos.optimizers.base import (
+    DATA_FRACTION,
     Budget,
     CountingBudget,
     Evaluation,
@@ -54,11 +55,12 @@ FIDELITY = "epoch"
 @dataclass(frozen=True)
 class Rung:
     n: int
-    budget: int
+    budget: float  # epochs (whole) or a share of the training data
 
 
-def schedule(r_min: int, r_max: int, eta: float) -> list[list[Rung]]:
-    """Hyperband's brackets, s = s_max first; each a list of rungs."""
+def schedule(r_min: float, r_max: float, eta: float, whole: bool = True) -> list[list[Rung]]:
+    """Hyperband's brackets, s = s_max first; each a list of rungs (``whole``: budgets
+    rounded to whole epochs)."""
     s_max = int(math.floor(math.log(r_max / r_min) / math.log(eta) + 1e-9))
     brackets = []
     for s in range(s_max, -1, -1):
@@ -66,7 +68,8 @@ def schedule(r_min: int, r_max: int, eta: float) -> list[list[Rung]]:
         rungs = []
         for i in range(s + 1):
             n_i = int(math.floor(n * eta ** (-i) + 1e-9))
-            r_i = max(r_min, int(round(r_max * eta ** (i - s))))
+            r = r_max * eta ** (i - s)
+            r_i = max(r_min, int(round(r))) if whole else max(r_min, min(r, r_max))
             rungs.append(Rung(n_i, r_i))
         brackets.append(rungs)
     return brackets
@@ -81,7 +84,7 @@ class RandomSampler:
     def sample(self) -> np.ndarray:
         return self.rng.random(self.box.dim)
 
-    def observe(self, u: np.ndarray, budget: int, loss: float | None) -> None:
+    def observe(self, u: np.ndarray, budget: float, loss: float | None) -> None:
         pass
 
 
@@ -152,9 +155,9 @@ class KDESampler:
     bandwidth_factor: float = 3.0
     min_bandwidth: float = 1e-3
     min_points: int | None = None
-    observations: dict[int, list[tuple[np.ndarray, float]]] = field(default_factory=dict)
+    observations: dict[float, list[tuple[np.ndarray, float]]] = field(default_factory=dict)
 
-    def observe(self, u: np.ndarray, budget: int, loss: float | None) -> None:
+    def observe(self, u: np.ndarray, budget: float, loss: float | None) -> None:
         value = math.inf if loss is None else float(loss)
         self.observations.setdefault(budget, []).append((self.box.vector(u), value))
 
@@ -209,7 +212,7 @@ class Hyperband(Optimizer):
     ):
         self.view, self.box, self.sampler = view, Box(view), sampler
         self.fidelity = fidelity
-        self.brackets = schedule(fidelity.low, fidelity.high, eta)
+        self.brackets = schedule(fidelity.low, fidelity.high, eta, fidelity.whole)
         self.eta = eta
         self.spent = CountingBudget(budget)
         self.bracket, self.rung = 0, 0
@@ -246,31 +249,41 @@ class Hyperband(Optimizer):
         rung = self.rungs[self.rung]
         if self.rung == 0:
             candidate = _Candidate(np.asarray(self.sampler.sample(), dtype=float))
-            below = 0
+            below = 0.0
         else:
             candidate = self.promoted[self.asked]
             below = self.rungs[self.rung - 1].budget
-        cost = rung.budget - below
+        values = self.box.decode(candidate.u)
+        raw = {n: float(x) for n, x in zip(self.view.names, candidate.u, strict=True)}
+        if self.fidelity.whole:  # epochs: a promoted configuration trains only the new ones
+            params = self.view.full({**values, self.fidelity.name: int(rung.budget)})
+            cost, epochs = rung.budget - below, int(rung.budget)
+            ev = Evaluation(
+                params=params,
+                budget=epochs,
+                continues=candidate.continues,
+                keep_state=self.rung + 1 < len(self.rungs),
+                raw=raw,
+                handle=candidate,
+            )
+        else:  # a data share: trained afresh on a larger share of the same fixed order
+            params = self.view.full(values)
+            epochs = int(params["epoch"])
+            cost = rung.budget * epochs
+            ev = Evaluation(
+                params=params, budget=epochs, data_fraction=rung.budget, raw=raw, handle=candidate
+            )
         if not self.spent.fits(cost):
             return None
         self.asked += 1
-        values = self.box.decode(candidate.u)
-        params = self.view.full({**values, self.fidelity.name: rung.budget})
-        raw = {n: float(x) for n, x in zip(self.view.names, candidate.u, strict=True)}
-        return Evaluation(
-            params=params,
-            budget=rung.budget,
-            continues=candidate.continues,
-            keep_state=self.rung + 1 < len(self.rungs),
-            raw=raw,
-            handle=candidate,
-        )
+        return ev
 
     def tell(self, evaluation: Evaluation, outcome: Outcome) -> None:
         self.spent.spend(outcome.cost)
         candidate: _Candidate = evaluation.handle
         self.results.append((candidate, outcome.iteration, outcome.loss, outcome.status))
-        self.sampler.observe(candidate.u, evaluation.budget, outcome.loss)
+        rung_budget = evaluation.budget if self.fidelity.whole else evaluation.data_fraction
+        self.sampler.observe(candidate.u, rung_budget, outcome.loss)
         if evaluation.continues is not None:
             self.live.discard(evaluation.continues)
         if evaluation.keep_state and outcome.status == "ok":
@@ -305,3 +318,13 @@ def make_bohb(view: View, seed: int, budget: Budget, settings: Mapping[str, Any]
         min_points=o.get("min_points"),
     )
     return Hyperband(view, budget, fidelity_of(view), float(o.get("eta", 3)), sampler)
+
+
+def make_hyperband_data(
+    view: View, seed: int, budget: Budget, settings: Mapping[str, Any]
+) -> Optimizer:
+    """Hyperband whose budget is the share of the training split (epochs stay searched)."""
+    o = settings.get("hyperband_data", {})
+    fidelity = Fidelity(DATA_FRACTION, float(o.get("min_fraction", 1 / 9)), 1.0)
+    sampler = RandomSampler(Box(view), np.random.default_rng(seed))
+    return Hyperband(view, budget, fidelity, float(o.get("eta", 3)), sampler)

@@ -18,9 +18,15 @@ from typing import Any
 class Algorithm:
     name: str
     factory: str  # "module:function" building the optimiser
-    section: str | None  # the config section holding its options (None: it has none)
-    multi_fidelity: bool = False  # epochs are its budget: it spends a training cost
+    sections: tuple[str, ...] = ()  # the config sections holding its options
+    # what its budget is, if not whole trainings: "epoch" (training epochs, which leave the
+    # searched space) or "data" (the share of the training split); it spends a training cost
+    fidelity: str | None = None
     title: str = ""
+
+    @property
+    def multi_fidelity(self) -> bool:
+        return self.fidelity is not None
 
     def make(self) -> Any:
         module, function = self.factory.split(":")
@@ -30,16 +36,41 @@ class Algorithm:
 ALGORITHMS: dict[str, Algorithm] = {
     a.name: a
     for a in [
-        Algorithm("tpe", "gsos.optimizers.hyperopt_search:make_tpe", "tpe", title="TPE"),
-        Algorithm("random", "gsos.optimizers.hyperopt_search:make_random", None, title="random"),
-        Algorithm("grid", "gsos.optimizers.optuna_search:make_grid", "grid", title="grid"),
+        Algorithm("tpe", "gsos.optimizers.hyperopt_search:make_tpe", ("tpe",), title="TPE"),
+        Algorithm("random", "gsos.optimizers.hyperopt_search:make_random", title="random"),
+        Algorithm("grid", "gsos.optimizers.optuna_search:make_grid", ("grid",), title="grid"),
         Algorithm(
-            "hyperband", "gsos.optimizers.hyperband:make_hyperband", "hyperband", True, "Hyperband"
+            "hyperband",
+            "gsos.optimizers.hyperband:make_hyperband",
+            ("hyperband",),
+            "epoch",
+            "Hyperband",
+        ),  # fmt: skip
+        Algorithm("bohb", "gsos.optimizers.hyperband:make_bohb", ("bohb",), "epoch", "BOHB"),
+        Algorithm(
+            "hyperband_data",
+            "gsos.optimizers.hyperband:make_hyperband_data",
+            ("hyperband_data",),
+            "data",
+            "Hyperband over data",
+        ),  # fmt: skip
+        Algorithm("cmaes", "gsos.optimizers.cmaes:make_cmaes", ("cmaes",), title="CMA-ES"),
+        Algorithm(
+            "ga", "gsos.optimizers.optuna_search:make_ga", ("ga",), title="genetic algorithm"
         ),
-        Algorithm("bohb", "gsos.optimizers.hyperband:make_bohb", "bohb", True, "BOHB"),
-        Algorithm("cmaes", "gsos.optimizers.cmaes:make_cmaes", "cmaes", title="CMA-ES"),
-        Algorithm("ga", "gsos.optimizers.optuna_search:make_ga", "ga", title="genetic algorithm"),
-        Algorithm("pso", "gsos.optimizers.pso:make_pso", "pso", title="particle swarm"),
+        Algorithm("pso", "gsos.optimizers.pso:make_pso", ("pso",), title="particle swarm"),
+        Algorithm(
+            "tpe_lc",
+            "gsos.optimizers.tpe_lc:make_tpe_lc",
+            ("tpe", "tpe_lc"),
+            title="TPE with learning curves",
+        ),  # fmt: skip
+        Algorithm(
+            "bilevel",
+            "gsos.optimizers.bilevel:make_bilevel",
+            ("bilevel",),
+            title="hypergradient descent",
+        ),  # fmt: skip
     ]
 }
 
@@ -52,6 +83,7 @@ class Strategy:
     origin: str  # where it comes from, for the docs and the report
     inner: str | None = None  # GSOS family: the algorithm inside each group
     configurable_inner: bool = False  # gsos: config gsos.inner may change it
+    measured: bool = False  # GSOS family: groups from measured importance (pilot runs)
 
     @property
     def grouped(self) -> bool:
@@ -64,13 +96,22 @@ class Strategy:
         assert name is not None
         return ALGORITHMS[name]
 
+    def continuous_algorithm(self, config: Mapping[str, Any] | None = None) -> Algorithm | None:
+        """gsos: the algorithm for groups of continuous hyperparameters only, if configured."""
+        if not (self.configurable_inner and config is not None):
+            return None
+        name = config.get("gsos", {}).get("continuous_inner")
+        return ALGORITHMS[name] if name else None
+
     def multi_fidelity(self, config: Mapping[str, Any] | None = None) -> bool:
         return self.inner_algorithm(config).multi_fidelity
 
     def sections(self, config: Mapping[str, Any] | None = None) -> list[str]:
         """The config sections a job of this strategy needs besides the common ones."""
-        section = self.inner_algorithm(config).section
-        return [s for s in (section, "gsos" if self.grouped else None) if s]
+        own = list(self.inner_algorithm(config).sections)
+        cont = self.continuous_algorithm(config)
+        own += [s for s in (cont.sections if cont else ()) if s not in own]
+        return own + (["gsos"] if self.grouped and not self.measured else [])
 
 
 STRATEGIES: dict[str, Strategy] = {
@@ -86,9 +127,35 @@ STRATEGIES: dict[str, Strategy] = {
             "gsos_hyperband", "GSOS (Hyperband)", None, "GSOS paper §7 (future work)", "hyperband"
         ),
         Strategy("gsos_bohb", "GSOS (BOHB)", None, "GSOS paper §7 (future work)", "bohb"),
+        Strategy(
+            "gsos_measured",
+            "GSOS (measured groups)",
+            None,
+            "GSOS paper §3 premise: groups from importance measured on pilot runs",
+            "tpe",
+            measured=True,
+        ),
         Strategy("cmaes", "CMA-ES", "cmaes", "seed 004; Hansen's CMA-ES (pycma)"),
         Strategy("ga", "Genetic algorithm", "ga", "seed 004; Optuna's NSGA-II, one objective"),
         Strategy("pso", "Particle swarm", "pso", "seed 004; pymoo's PSO"),
+        Strategy(
+            "tpe_lc",
+            "TPE with learning curves",
+            "tpe_lc",
+            "seed 002; Domhan et al., IJCAI 2015 (curve families fitted by least squares)",
+        ),
+        Strategy(
+            "bilevel",
+            "Bilevel (hypergradient)",
+            "bilevel",
+            "seed 003, by the hypergradient alternative (Maclaurin et al. 2015)",
+        ),
+        Strategy(
+            "hyperband_data",
+            "Hyperband over data",
+            "hyperband_data",
+            "seed 002: FABOLAS's data-size fidelity, without its Gaussian process",
+        ),
     ]
 }
 
