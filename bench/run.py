@@ -272,8 +272,8 @@ def throughput(cfg: dict, n: int, repeats: int, workers: int, device) -> pd.Data
 def pipeline(run_dir: Path | None = None) -> tuple[pd.DataFrame, float]:
     """The README's run command on a fresh clone of this checkout (or an existing run in
     ``run_dir``), its wall time end to end, and the jobs' time split by what it was spent on:
-    start-up (imports, data, warm-up), the optimiser (TPE etc.), training, evaluation,
-    aggregation (tables, figures, report), Table 5 and data preparation."""
+    start-up (imports, data, warm-up), the optimiser (TPE etc.), training, evaluation, the
+    per-epoch validation of learning curves, aggregation (tables, figures, report), Table 5 and data preparation."""
     total = float("nan")
     if run_dir is None:
         run_dir = Path(tempfile.mkdtemp()) / "repo"
@@ -297,6 +297,7 @@ def pipeline(run_dir: Path | None = None) -> tuple[pd.DataFrame, float]:
             "optimiser",
             "training",
             "evaluation",
+            "learning curves",
             "aggregation",
             "table 5",
             "data preparation",
@@ -310,10 +311,12 @@ def pipeline(run_dir: Path | None = None) -> tuple[pd.DataFrame, float]:
             for x in (run_dir / "results" / "default" / "runs" / rel / "records.jsonl").open()
         ]
         train = sum(r.get("train_seconds") or 0 for r in records)
-        evaluate = sum(r["eval_seconds"] for r in records) - train
+        curves = sum(r.get("curve_seconds") or 0 for r in records)
+        evaluate = sum(r["eval_seconds"] for r in records) - train - curves
         suggest = sum(r["suggest_seconds"] for r in records)
         rows["training"] += train
         rows["evaluation"] += evaluate
+        rows["learning curves"] += curves
         rows["optimiser"] += suggest
         rows["start-up"] += wall - records[-1]["elapsed_seconds"]
     for tsv in bench.glob("*.tsv"):
