@@ -329,6 +329,51 @@ def pipeline(run_dir: Path | None = None) -> tuple[pd.DataFrame, float]:
     return df, total
 
 
+def startup(repeats: int = 5) -> pd.DataFrame:
+    """Wall time of the commands a person waits on before any work: ``snakemake -n`` on a
+    fresh clone (it plans the whole default run) and ``python -m gsos --help``, medians over
+    repeats. With SLURM's client tools on PATH, snakemake's SLURM plugin asks sacct/squeue
+    at import, so that case is measured apart (it waits much longer when no controller
+    answers)."""
+    import shutil
+
+    run_dir = Path(tempfile.mkdtemp()) / "repo"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(run_dir)], check=True)
+    venv_bin = str(ROOT / ".venv" / "bin")
+    home = str(Path.home())
+    cases = [("snakemake -n", [sys.executable, "-m", "snakemake", "-n", "-q"], venv_bin)]
+    if shutil.which("sinfo"):
+        where = Path(shutil.which("sinfo") or "").parent
+        cases.append(
+            (
+                "snakemake -n (SLURM tools on PATH)",
+                [sys.executable, "-m", "snakemake", "-n", "-q"],
+                f"{venv_bin}:{where}",
+            )
+        )
+    cases.append(("python -m gsos --help", [sys.executable, "-m", "gsos", "--help"], venv_bin))
+    rows = []
+    for name, cmd, path in cases:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            subprocess.run(
+                cmd, cwd=run_dir, env={"PATH": path, "HOME": home}, check=True, capture_output=True
+            )
+            times.append(time.perf_counter() - t0)
+        rows.append(
+            {
+                "command": name,
+                "seconds_median": float(np.median(times)),
+                "seconds_min": min(times),
+                "seconds_max": max(times),
+                "repeats": repeats,
+                "target_seconds": 2.0 if name.startswith("snakemake") else 1.5,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 # --- d. TPE's overhead in our runner -----------------------------------------------------------
 
 
@@ -478,7 +523,7 @@ def projection(cfg: dict, tput: pd.DataFrame, epochs: dict[str, float]) -> pd.Da
 
 # --- main --------------------------------------------------------------------------------------
 
-PARTS = ("peak", "batch", "throughput", "pipeline", "tpe", "projection")
+PARTS = ("peak", "batch", "throughput", "pipeline", "startup", "tpe", "projection")
 
 
 def paper_config() -> dict:
@@ -543,10 +588,15 @@ def main(argv=None) -> None:
             df, total = pipeline(a.run_dir)
             df["pipeline_wall_seconds"] = total
             df["target_seconds"] = TARGETS["pipeline_seconds"]
+        elif part == "startup":
+            df = startup(2 if a.quick else 5)
         elif part == "tpe":
             df = tpe_overhead(cfg, 20 if a.quick else 100, 1 if a.quick else 9)
         else:
+            if tput is None and (out / "throughput.csv").exists():  # measured in an earlier run
+                tput = pd.read_csv(out / "throughput.csv")
             if tput is None:
+                print("projection: skipped (it needs the throughput part)", flush=True)
                 continue
             df = projection(cfg, tput, mean_epochs(cfg, []))
         df["machine"] = machine
@@ -554,6 +604,9 @@ def main(argv=None) -> None:
         written[part] = round(time.perf_counter() - t0, 1)
         print(f"{part}: {written[part]} s\n{df.drop(columns='machine').to_string()}\n", flush=True)
     meta = {"machine": machine, "seconds": written, "date": time.strftime("%Y-%m-%d")}
+    if (out / "machine.json").exists():  # parts run earlier keep their times
+        earlier = json.loads((out / "machine.json").read_text())
+        meta["seconds"] = {**earlier.get("seconds", {}), **written}
     if not a.quick:
         (out / "machine.json").write_text(json.dumps(meta, indent=2) + "\n")
 
