@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -273,7 +274,8 @@ def pipeline(run_dir: Path | None = None) -> tuple[pd.DataFrame, float]:
     """The README's run command on a fresh clone of this checkout (or an existing run in
     ``run_dir``), its wall time end to end, and the jobs' time split by what it was spent on:
     start-up (imports, data, warm-up), the optimiser (TPE etc.), training, evaluation, the
-    per-epoch validation of learning curves, aggregation (tables, figures, report), Table 5 and data preparation."""
+    per-epoch validation of learning curves, aggregation (tables, figures, report), Table 5
+    and data preparation."""
     total = float("nan")
     if run_dir is None:
         run_dir = Path(tempfile.mkdtemp()) / "repo"
@@ -341,14 +343,20 @@ def startup(repeats: int = 5) -> pd.DataFrame:
     subprocess.run(["git", "clone", "-q", str(ROOT), str(run_dir)], check=True)
     venv_bin = str(ROOT / ".venv" / "bin")
     home = str(Path.home())
-    cases = [("snakemake -n", [sys.executable, "-m", "snakemake", "-n", "-q"], venv_bin)]
+    basic = run_dir.parent / "bin"  # a shell and `which`, and no SLURM tools
+    basic.mkdir()
+    for tool in ("sh", "bash", "which", "env", "git"):
+        if shutil.which(tool):
+            (basic / tool).symlink_to(shutil.which(tool) or "")
+    cases = [
+        ("snakemake -n", [sys.executable, "-m", "snakemake", "-n", "-q"], f"{venv_bin}:{basic}")
+    ]
     if shutil.which("sinfo"):
-        where = Path(shutil.which("sinfo") or "").parent
         cases.append(
             (
                 "snakemake -n (SLURM tools on PATH)",
                 [sys.executable, "-m", "snakemake", "-n", "-q"],
-                f"{venv_bin}:{where}",
+                f"{venv_bin}:{os.environ.get('PATH', '')}",
             )
         )
     cases.append(("python -m gsos --help", [sys.executable, "-m", "gsos", "--help"], venv_bin))
