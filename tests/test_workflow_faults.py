@@ -169,3 +169,23 @@ def test_a_kill_right_after_the_records_are_in_place_costs_no_training(tmp_path,
     assert "resuming after iteration 6" in text, text[-2000:]
     assert "val=" not in text.split("resuming after iteration 6")[1]  # nothing trained again
     assert [r["iteration"] for r in read_records(tmp_path / target)] == list(range(1, 7))
+
+
+def test_measured_groups_are_planned_on_the_right_pilots(tmp_path, default_config):
+    """source same: a dataset's own pilots; leave_one_out: only the other datasets' (the
+    paper's transfer)."""
+    import re
+
+    cfg = tiny_config(default_config)
+    cfg["datasets"]["other"] = dict(cfg["datasets"]["digits"])
+    cfg["run"].update(datasets=["digits", "other"], strategies=["gsos_measured"])
+    for source, expected in (("same", {"digits"}), ("leave_one_out", {"other"})):
+        cfg["measured_groups"]["source"] = source
+        (tmp_path / "m.yaml").write_text(yaml.safe_dump(cfg))
+        target = "results/m/measured_groups/digits.json"
+        plan = snakemake(target, "-n", "--configfile", "m.yaml", cwd=tmp_path)
+        assert plan.returncode == 0, plan.stderr[-3000:]
+        out = plan.stdout + plan.stderr
+        pilots = set(re.findall(r"results/m/pilots/(\w+)/random/seed\d+/records\.jsonl", out))
+        assert pilots == expected, (source, pilots)
+        assert planned(plan)["pilot"] == 2 * len(expected)  # the tiny config's two pilot seeds
