@@ -253,3 +253,28 @@ def test_hyperband_data_trains_real_trials_on_shares_of_the_data(
         assert r["continues"] is None
         assert r["sample_epochs"] == math.floor(r["data_fraction"] * n + 1e-9) * r["epochs_run"]
     assert sum(r["sample_epochs"] for r in records) <= 4.0 * n
+
+
+def test_learning_curves_figure_draws_every_recorded_curve(tmp_path):
+    from gsos.figures import learning_curves
+
+    def trial(i, status, accs, seed):
+        return {
+            "dataset": "digits",
+            "strategy": "tpe_lc",
+            "seed": seed,
+            "iteration": i,
+            "status": status,
+            "val_accuracy": accs[-1],
+            "curve": [{"epoch": e + 1, "val_accuracy": a} for e, a in enumerate(accs)],
+        }
+
+    runs = [
+        [trial(1, "ok", [0.3, 0.5, 0.6], s), trial(2, "stopped", [0.1, 0.12], s)] for s in (0, 1)
+    ]
+    runs.append([{**trial(1, "ok", [0.4], 0), "strategy": "random", "curve": None}])
+    drawn = learning_curves(runs, tmp_path / "c.png")
+    assert drawn == {("digits", "tpe_lc"): {"trials": 4, "stopped": 2}}  # random has none
+    assert (tmp_path / "c.png").stat().st_size > 0 and (tmp_path / "c.pdf").stat().st_size > 0
+    assert learning_curves([runs[2]], tmp_path / "none.png") == {}  # a figure that says so
+    assert (tmp_path / "none.png").exists()

@@ -33,7 +33,7 @@ PAPER_TABLES = [
     "headline_published_check",
 ]
 TABLES = [*PAPER_TABLES, "table5", "importance", "strategies", "ranks", "measured_importance"]
-FIGURES = ["figure1", "figure2", "convergence", "table5", "anytime", "ranks"]
+FIGURES = ["figure1", "figure2", "convergence", "table5", "anytime", "ranks", "learning_curves"]
 PROMISED = [
     *(f"reports/{EXP}/{t}.{e}" for t in TABLES for e in ("csv", "md", "tex", "html")),
     *(f"reports/{EXP}/{f}.{e}" for f in FIGURES for e in ("png", "pdf")),

@@ -201,7 +201,7 @@ def cmd_strategies(a: argparse.Namespace) -> None:
     import pandas as pd
 
     from gsos import compare
-    from gsos.figures import anytime, ranks_plot
+    from gsos.figures import anytime, learning_curves, ranks_plot
 
     runs = read_runs(a.records)
     out = Path(a.outdir)
@@ -240,6 +240,7 @@ def cmd_strategies(a: argparse.Namespace) -> None:
         )
     anytime(pd.concat(curves, ignore_index=True), out / "anytime.png")
     ranks_plot(ranks, out / "ranks.png")
+    learning_curves(runs, out / "learning_curves.png")
 
 
 def cmd_check_config(a: argparse.Namespace) -> None:

@@ -376,3 +376,94 @@ def ranks_plot(ranks: pd.DataFrame, png: Path) -> None:
     ax.set_title(f"Ranks over {n} dataset × seed cells (bars: 95 % BCa bootstrap CI)", fontsize=9)
     ax.set_xlim(left=0)
     save(fig, png)
+
+
+def learning_curves(
+    runs: Sequence[Sequence[Mapping[str, Any]]], png: Path, columns: int = 5
+) -> dict[tuple[str, str], dict[str, int]]:
+    """Every recorded validation curve, one panel per dataset × strategy: each trial's
+    accuracy after each epoch (a continued trial goes on from the epoch it resumed at), the
+    trials tpe_lc stopped in red ending in a cross, each run's best trial in black. Says what
+    it drew: trials with a curve and stopped trials per panel."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.ticker import MaxNLocator
+
+    from gsos.compare import strategy_order
+    from gsos.optimizers.registry import title
+    from gsos.records import best_record
+
+    panels: dict[tuple[str, str], list[tuple[Mapping[str, Any], bool]]] = {}
+    for records in runs:
+        best = best_record(records)
+        for r in records:
+            if r.get("curve"):
+                key = (r["dataset"], r["strategy"])
+                panels.setdefault(key, []).append((r, r is best))
+    datasets = sorted({d for d, _ in panels})
+    cells = [(d, s) for d in datasets for s in strategy_order([s for dd, s in panels if dd == d])]
+    drawn: dict[tuple[str, str], dict[str, int]] = {}
+    if not cells:
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.axis("off")
+        ax.text(
+            0.5,
+            0.5,
+            "No learning curves were recorded (training.learning_curves: false, and no "
+            "strategy that watches curves ran).",
+            ha="center",
+            va="center",
+            fontsize=8,
+            wrap=True,
+        )
+        save(fig, png)
+        return drawn
+    cols = min(columns, len(cells))
+    rows = -(-len(cells) // cols)
+    fig, axes = plt.subplots(
+        rows, cols, squeeze=False, figsize=(2.6 * cols, 2.2 * rows), sharey=True
+    )
+    colours = strategy_colours([s for _, s in cells])
+    for ax, (d, s) in zip(axes.flat, cells, strict=False):
+        trials = panels[(d, s)]
+        lines = {"ok": [], "stopped": [], "best": []}
+        ends = []
+        for r, is_best in trials:
+            xy = [(p["epoch"], p["val_accuracy"]) for p in r["curve"]]
+            if is_best:
+                lines["best"].append(xy)
+            elif r["status"] == "stopped":
+                lines["stopped"].append(xy)
+                ends.append(xy[-1])
+            else:
+                lines["ok"].append(xy)
+        style = {
+            "ok": {"colors": [colours[s]], "linewidths": 0.6, "alpha": 0.35},
+            "stopped": {"colors": ["tab:red"], "linewidths": 0.6, "alpha": 0.6},
+            "best": {"colors": ["black"], "linewidths": 1.4, "alpha": 1.0},
+        }
+        for kind in ("ok", "stopped", "best"):
+            if lines[kind]:
+                ax.add_collection(LineCollection(lines[kind], **style[kind]))
+        if ends:
+            ax.scatter(*zip(*ends, strict=True), marker="x", s=12, color="tab:red", lw=0.8)
+        xs = [x for r, _ in trials for x in (p["epoch"] for p in r["curve"])]
+        ax.set_xlim(min(xs) - 0.2, max(xs) + 0.2)
+        ax.set_ylim(0, 1)
+        ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
+        n_stopped = sum(1 for r, _ in trials if r["status"] == "stopped")
+        drawn[(d, s)] = {"trials": len(trials), "stopped": n_stopped}
+        extra = f", {n_stopped} stopped" if n_stopped else ""
+        ax.set_title(f"{d}: {title(s)}\n{len(trials)} trials{extra}", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel("epoch", fontsize=7)
+    for ax in axes.flat[len(cells) :]:
+        ax.axis("off")
+    for row in axes:
+        row[0].set_ylabel("validation accuracy", fontsize=7)
+    fig.suptitle(
+        "Learning curves of every trial (black: each run's best; red ending in x: stopped early)",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    save(fig, png)
+    return drawn

@@ -26,6 +26,12 @@ rule strategies:
         anytime_pdf=f"{REPORTS}/anytime.pdf",
         ranks=report(f"{REPORTS}/ranks.png", caption="../report/ranks_plot.rst", category="Figures"),
         ranks_pdf=f"{REPORTS}/ranks.pdf",
+        curves=report(
+            f"{REPORTS}/learning_curves.png",
+            caption="../report/learning_curves.rst",
+            category="Figures",
+        ),
+        curves_pdf=f"{REPORTS}/learning_curves.pdf",
     params:
         outdir=lambda wildcards, output: Path(output.strategies_csv).parent,
     threads: 1
