@@ -105,3 +105,26 @@ def test_continuing_a_saved_state_equals_training_in_one_go(
     for field in ("val_accuracy", "val_loss", "test_accuracy", "test_loss"):
         assert getattr(rest, field) == getattr(whole, field), field
     assert first.val_loss != whole.val_loss  # and the 2-epoch model was a different one
+
+
+def test_micro_batches_give_the_whole_batchs_training(paper_space, digits):
+    """A batch cut into micro-batches, their gradients summed, trains as the whole batch
+    (the same arithmetic in another order: equal up to float rounding)."""
+    import dataclasses
+
+    import torch
+
+    cpu = torch.device("cpu")
+    whole = dataclasses.replace(SETTINGS, precision="fp32", cpu_micro_batch_elements=0)
+    cut = dataclasses.replace(whole, cpu_micro_batch_elements=1000)  # 8x8 images: 8 at once
+    assert whole.micro_batch(cpu, 64, 64) == 64 and cut.micro_batch(cpu, 64, 64) == 8
+    assert cut.micro_batch(torch.device("cuda"), 64, 64) == 64  # a GPU takes the whole batch
+    assert cut.micro_batch(cpu, 64, 2000) == 1 and cut.micro_batch(cpu, 10, 64) == 10
+    p = good_params(paper_space, epoch=2, batch_size=64, dropout_rate=0.0)
+    a = train_and_evaluate(p, digits, seed=3, settings=whole)
+    b = train_and_evaluate(p, digits, seed=3, settings=cut)
+    assert a.val_accuracy > 0.5
+    assert b.val_loss == pytest.approx(a.val_loss, rel=1e-4)
+    assert b.test_loss == pytest.approx(a.test_loss, rel=1e-4)
+    assert abs(b.val_accuracy - a.val_accuracy) <= 1 / len(digits.y["val"])
+    assert b.sample_epochs == a.sample_epochs
