@@ -133,3 +133,13 @@ def test_a_weights_file_with_unpublished_weights_ranks_them_last(tmp_path, paper
     assert groups[0] == ["num_conv_layers", "lr", "dropout_rate"]  # the paper's top tier
     assert groups[1][0] == "batch_size" and out["pilot_cost"]["trials"] == 0
     assert [g["iterations"] for g in out["groups"]] == [40, 30, 30]
+
+
+def test_bootstrap_refits_in_parallel_give_the_same_estimate(paper_space):
+    """The resamples are drawn before any refit, so the worker count changes only the time."""
+    from gsos.importance import estimate
+
+    records = planted_records(paper_space, 90)
+    one = estimate(records, paper_space, "fanova", bootstrap=3, workers=1)
+    two = estimate(records, paper_space, "fanova", bootstrap=3, workers=2)
+    assert one == two and one["ci_low"] != one["ci_high"]

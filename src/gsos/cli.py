@@ -140,7 +140,7 @@ def cmd_measure(a: argparse.Namespace) -> None:
     from gsos.measured import measure
 
     runs = read_runs(a.pilots) if a.pilots else []
-    out = measure(a.dataset, json.loads(a.settings), runs, a.weights_file)
+    out = measure(a.dataset, json.loads(a.settings), runs, a.weights_file, a.workers)
     atomic_write_text(a.out, json.dumps(out, indent=2, default=str) + "\n")
     groups = "; ".join(f"{g['name']} {g['params']} ({g['iterations']})" for g in out["groups"])
     print(f"{a.dataset}: {groups}", file=sys.stderr)
@@ -464,6 +464,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--settings", required=True, help="search_space, hpo, pilot, measured_groups")
     s.add_argument("--pilots", type=Path, nargs="*", default=[], help="pilot runs' records")
     s.add_argument("--weights-file", type=Path, help="measured_groups.source: file")
+    s.add_argument("--workers", type=int, default=1, help="processes for the bootstrap refits")
     s.add_argument("--out", type=Path, required=True)
     s.set_defaults(func=cmd_measure)
 

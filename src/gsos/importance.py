@@ -137,6 +137,10 @@ def weights_of(
     raise ValueError(f"estimator must be one of {ESTIMATORS}, not {estimator!r}")
 
 
+def _weights_of_job(job: tuple) -> dict[str, float]:
+    return weights_of(*job)
+
+
 def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
     from scipy.stats import kendalltau
 
@@ -161,6 +165,7 @@ def estimate(
     seed: int = 0,
     top: int = 3,
     n_trees: int = 32,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Importance weights with their uncertainty, from a set of trials.
 
@@ -176,13 +181,20 @@ def estimate(
     names = space.names
     point = weights_of(trials, space, estimator, seed, n_trees)
     rng = np.random.default_rng(seed)
-    draws = []
-    for b in range(bootstrap):
+    samples = []
+    for _ in range(bootstrap):  # every resample drawn here, in order: any worker count agrees
         draw = rng.integers(0, len(trials), len(trials))
         if estimator in NEIGHBOUR_BASED:  # a duplicate would be its copy's nearest neighbour
             draw = np.unique(draw)
-        sample = [trials[i] for i in draw]
-        draws.append(weights_of(sample, space, estimator, seed + 1 + b, n_trees))
+        samples.append([trials[i] for i in draw])
+    jobs = [(sample, space, estimator, seed + 1 + b, n_trees) for b, sample in enumerate(samples)]
+    if workers > 1 and len(jobs) > 1:  # refits are independent: one process each
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
+            draws = list(pool.map(_weights_of_job, jobs))
+    else:
+        draws = [_weights_of_job(job) for job in jobs]
     matrix = (
         np.array([[d[n] for n in names] for d in draws]) if draws else np.zeros((0, len(names)))
     )

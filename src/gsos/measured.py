@@ -48,6 +48,7 @@ def measure(
     settings: Mapping[str, Any],
     pilots: Sequence[Sequence[Mapping[str, Any]]],
     weights_file: Path | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """The measured groups of ``dataset`` (the content of its groups file)."""
     space = SearchSpace.from_config(settings["search_space"])
@@ -62,7 +63,9 @@ def measure(
         records = [r for run in pilots for r in run]
         if not records:
             raise ValueError(f"{dataset}: no pilot trials to measure importance on")
-        found = estimate(records, space, mg["estimator"], int(mg["bootstrap"]), seed=0)
+        found = estimate(
+            records, space, mg["estimator"], int(mg["bootstrap"]), seed=0, workers=workers
+        )
         weights = found["weights"]
         sources = sorted({run[0]["dataset"] for run in pilots if run})
     order = groups_from_weights(weights, mg["rule"])

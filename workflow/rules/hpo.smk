@@ -66,7 +66,7 @@ rule measured_groups:
     params:
         settings=measure_settings(),
         options=measure_options,
-    threads: 1
+    threads: 4  # the bootstrap refits, one process each (Snakemake caps this at --cores)
     conda:
         "../../envs/reports.yaml"
     log:
@@ -75,4 +75,4 @@ rule measured_groups:
         f"{BENCH}/measured_groups/{{dataset}}.tsv"
     shell:
         "python -m gsos --log {log} measure --dataset {wildcards.dataset}"
-        " --settings {params.settings:q} {params.options} --out {output}"
+        " --settings {params.settings:q} {params.options} --workers {threads} --out {output}"
