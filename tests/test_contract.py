@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import strip_timing
 from synthetic import run_synthetic
 
 from gsos.optimizers.registry import STRATEGIES, strategy
@@ -67,8 +68,7 @@ def run(name, default_config, tmp_path, seed=7, records_name="r"):
 
 
 def strip(records):
-    timing = ("elapsed_seconds", "suggest_seconds", "eval_seconds")
-    return [{k: v for k, v in r.items() if k not in timing} for r in records]
+    return strip_timing(records)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -124,17 +124,16 @@ def test_the_same_seed_gives_the_same_records(name, default_config, tmp_path):
 
 
 KILLER = textwrap.dedent("""
-    # A zygote: import everything once, then fork the run again and again, SIGKILLing each
-    # child at a random moment; finally let one child finish.
-    import json, os, random, signal, sys, time
+    # A zygote: import everything once, then fork the run again and again (tests/forkkill.py).
+    import json, sys
     from pathlib import Path
     sys.path.insert(0, sys.argv[2])
     import test_contract as tc
-    from gsos.records import journal_path, read_records
+    from forkkill import kill_at_random
+    from gsos.records import journal_path
 
     args = json.loads(sys.argv[1])
     out = Path(args["out"])
-    journal = journal_path(out / "killed.jsonl")
     tc.SLOW = args["slow"]
 
     def child():
@@ -142,37 +141,9 @@ KILLER = textwrap.dedent("""
 
     (out / "warm").mkdir()  # one whole run first: every lazy import is paid before forking
     tc.run(args["name"], args["config"], out / "warm", records_name="warm")
-
-    rng = random.Random(args["rng"])
-    kills, progress = 0, []
-    while kills < args["kills"]:
-        pid = os.fork()
-        if pid == 0:
-            try:
-                child()
-            finally:
-                os._exit(0)
-        target = (progress[-1] if progress else 0) + rng.randint(0, 3)
-        done = False
-        while not done and len(read_records(journal)) < target:
-            done = os.waitpid(pid, os.WNOHANG) != (0, 0)
-            time.sleep(0.002)
-        if not done:
-            time.sleep(rng.uniform(0.0, 2 * args["slow"]))
-            done = os.waitpid(pid, os.WNOHANG) != (0, 0)
-        if done:
-            break
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        kills += 1
-        progress.append(len(read_records(journal)))
-    if (pid := os.fork()) == 0:
-        try:
-            child()
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-    print(json.dumps({"kills": kills, "progress": progress}))
+    journal = journal_path(out / "killed.jsonl")
+    report = kill_at_random(child, journal, args["rng"], args["kills"], 3, 2 * args["slow"])
+    print(json.dumps(report))
 """)
 
 SLOW = 0.0  # seconds each synthetic evaluation sleeps (the killer sets it, to have moments)

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from conftest import run_digits_hpo, strip_timing, tiny_hpo_settings
@@ -96,15 +97,16 @@ def test_out_of_memory_is_a_failed_trial_and_the_next_one_runs():
 
 KILLER = textwrap.dedent("""
     # A zygote: import everything once, then fork the HPO run again and again, SIGKILLing
-    # each child at a random moment, so that kills cost no interpreter start-up.
-    import json, os, random, signal, sys, time
+    # each child at a random moment (tests/forkkill.py).
+    import json, sys
     from pathlib import Path
     import torch
     from gsos.hpo import run_hpo
     from gsos.train import warm_up
-    from gsos.records import read_records
     from gsos.groups import build_groups
     from gsos._hyperopt import hyperopt
+    sys.path.insert(0, sys.argv[2])
+    from forkkill import kill_at_random
 
     args = json.loads(sys.argv[1])
     s = args["settings"]
@@ -124,38 +126,9 @@ KILLER = textwrap.dedent("""
                 manifest_path=Path(args["manifest"]), records_path=out / "killed.jsonl",
                 summary_path=out / "killed.json")
 
-    rng = random.Random(args["rng"])
-    partial = out / "killed.journal.jsonl"
-    kills, progress = 0, []
-    while kills < args["kills"]:
-        pid = os.fork()
-        if pid == 0:
-            try:
-                child()
-            finally:
-                os._exit(0)
-        # wait for a random amount of new work (0-2 records), then a random part of a trial
-        target = (progress[-1] if progress else 0) + rng.randint(0, 2)
-        done = False
-        while not done and len(read_records(partial)) < target:
-            done = os.waitpid(pid, os.WNOHANG) != (0, 0)
-            time.sleep(0.005)
-        if not done:
-            time.sleep(rng.uniform(0.0, args["max_delay"]))
-            done = os.waitpid(pid, os.WNOHANG) != (0, 0)
-        if done:
-            break  # it finished: no kill points left
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        kills += 1
-        progress.append(len(read_records(partial)))
-    if (pid := os.fork()) == 0:
-        try:
-            child()
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-    print(json.dumps({"kills": kills, "progress": progress}))
+    journal = out / "killed.journal.jsonl"
+    report = kill_at_random(child, journal, args["rng"], args["kills"], 2, args["max_delay"])
+    print(json.dumps(report))
 """)
 
 
@@ -182,7 +155,7 @@ def test_sigkill_at_random_points_loses_and_repeats_nothing(
         "max_delay": one_iteration,
     }
     run = subprocess.run(
-        [sys.executable, "-c", KILLER, json.dumps(args)],
+        [sys.executable, "-c", KILLER, json.dumps(args), str(Path(__file__).parent)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -302,9 +302,9 @@ def train_and_evaluate(
                     epoch_loss += loss.detach()
                 else:  # the batch's mean loss as a weighted sum of its micro-batches' means
                     for j in range(0, len(yb), micro):
+                        xj, yj = xb[j : j + micro], yb[j : j + micro]
                         with autocast(device, bf16):
-                            part = loss_fn(model(xb[j : j + micro]).float(), yb[j : j + micro])
-                        part = part * (len(yb[j : j + micro]) / len(yb))
+                            part = loss_fn(model(xj).float(), yj) * (len(yj) / len(yb))
                         part.backward()
                         epoch_loss += part.detach()
                 opt.step()

@@ -72,10 +72,7 @@ class CMAES(Optimizer):
                     self.es = self._start()
                 self.population = [np.asarray(x, dtype=float) for x in self.es.ask()]
             self.told, self.next = {}, 0
-        u = np.clip(self.population[self.next], 0.0, 1.0)
-        params = self.view.full(self.box.decode(u))
-        raw = {n: float(x) for n, x in zip(self.view.names, u, strict=True)}
-        ev = Evaluation(params=params, budget=int(params["epoch"]), raw=raw, handle=self.next)
+        ev = self.box.evaluation(self.population[self.next], self.next)
         self.next += 1
         return ev
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from gsos.optimizers.base import View
+from gsos.optimizers.base import Evaluation, View
 from gsos.space import Value
 
 
@@ -58,6 +58,13 @@ class Box:
             else:
                 out[p.name] = min(max(p.low + x * (p.high - p.low), p.low), p.high)
         return out
+
+    def evaluation(self, u: Sequence[float], handle: int) -> Evaluation:
+        """A whole training of a box point (clipped into the box), the point kept as raw."""
+        u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
+        params = self.view.full(self.decode(u))
+        raw = {n: float(x) for n, x in zip(self.view.names, u, strict=True)}
+        return Evaluation(params=params, budget=int(params["epoch"]), raw=raw, handle=handle)
 
     def encode(self, values: Mapping[str, Value]) -> np.ndarray:
         """The box point of a configuration (bin centres for discrete values)."""

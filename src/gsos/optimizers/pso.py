@@ -48,10 +48,7 @@ class ParticleSwarm(Optimizer):
             return None
         if self.swarm is None or self.next >= len(self.swarm):
             self.swarm, self.told, self.next = self.algorithm.ask(), {}, 0
-        u = np.clip(np.asarray(self.swarm[self.next].X, dtype=float), 0.0, 1.0)
-        params = self.view.full(self.box.decode(u))
-        raw = {n: float(x) for n, x in zip(self.view.names, u, strict=True)}
-        ev = Evaluation(params=params, budget=int(params["epoch"]), raw=raw, handle=self.next)
+        ev = self.box.evaluation(self.swarm[self.next].X, self.next)
         self.next += 1
         return ev
 
