@@ -20,7 +20,7 @@ def cpu_model() -> str:
 def describe() -> str:
     import torch
 
-    from gsos.train import cpu_has_native_bf16
+    from gsos.training.trainer import cpu_has_native_bf16
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     bf16 = "native bf16" if cpu_has_native_bf16() else "no native bf16"

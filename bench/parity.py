@@ -30,10 +30,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from machine import describe  # noqa: E402
 
-from gsos.data import load_prepared, prepare_dataset, save_prepared  # noqa: E402
-from gsos.model import Architecture  # noqa: E402
-from gsos.stats import mean_ci  # noqa: E402
-from gsos.train import TrainSettings, train_and_evaluate, warm_up  # noqa: E402
+from gsos.data.prepare import prepare_dataset  # noqa: E402
+from gsos.data.tensors import load_prepared, save_prepared  # noqa: E402
+from gsos.reports.stats import mean_ci  # noqa: E402
+from gsos.training.model import Architecture  # noqa: E402
+from gsos.training.trainer import TrainSettings, train_and_evaluate, warm_up  # noqa: E402
 
 MARGIN = 0.01  # one accuracy point
 CONFIGS = [  # configurations an HPO run reaches: different depths, optimisers, batch sizes

@@ -10,9 +10,10 @@ import pytest
 import torch
 import yaml
 
-from gsos.data import load_prepared, prepare_dataset, save_prepared
-from gsos.records import TIMING_FIELDS
-from gsos.space import SearchSpace
+from gsos.data.prepare import prepare_dataset
+from gsos.data.tensors import load_prepared, save_prepared
+from gsos.search.records import TIMING_FIELDS
+from gsos.search.space import SearchSpace
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,7 +111,7 @@ def tiny_config(default_config: dict) -> dict:
 @pytest.fixture(scope="session")
 def workflow_run(tmp_path_factory, default_config):
     """The real workflow, run once by the real Snakemake on a tiny config."""
-    from gsos.optimizers.registry import STRATEGIES
+    from gsos.search.optimizers.registry import STRATEGIES
 
     work = tmp_path_factory.mktemp("wf")
     cfg = tiny_config(default_config)
@@ -157,9 +158,9 @@ def tiny_hpo_settings(default_config, iterations=8, n_startup_jobs=3, **over):
 
 def run_digits_hpo(tmp_path, digits_files, settings, name, strategy="gsos", seed=3):
     """One real HPO run on the prepared digits; returns its summary."""
-    from gsos.groups import build_groups
-    from gsos.hpo import run_hpo
-    from gsos.optimizers.registry import strategy as registered
+    from gsos.search.groups import build_groups
+    from gsos.search.optimizers.registry import strategy as registered
+    from gsos.search.run import run_hpo
 
     spec = settings.get("gsos", {}).get("groups", [])
     grouped = registered(strategy).grouped

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gsos.records import read_records
+from gsos.search.records import read_records
 
 
 def _fork(child: Callable[[], None]) -> int:

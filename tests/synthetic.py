@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from gsos.space import SearchSpace
+from gsos.search.space import SearchSpace
 
 
 def curve(final, epochs):
@@ -66,10 +66,10 @@ def run_synthetic(
     the cost of an evaluation is its new epochs on ``n_train`` images, as in training.
     """
     from gsos.atomic import atomic_write_text
-    from gsos.groups import build_groups
-    from gsos.optimizers.build import build_optimizer, run_budget
-    from gsos.optimizers.registry import strategy as registered
-    from gsos.runner import Runner
+    from gsos.search.groups import build_groups
+    from gsos.search.optimizers.build import build_optimizer, run_budget
+    from gsos.search.optimizers.registry import strategy as registered
+    from gsos.search.runner import Runner
 
     space = SearchSpace.from_config(settings["search_space"])
     budget = run_budget(strategy, settings, cost_epochs)

@@ -7,7 +7,11 @@ import torch
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
-import run as bench  # noqa: E402
+import peak  # noqa: E402
+import pipeline as pipeline_part  # noqa: E402
+import projection as projection_part  # noqa: E402
+import throughput as throughput_part  # noqa: E402
+import tpe  # noqa: E402
 
 
 def tiny_cfg(paper_config):
@@ -17,7 +21,7 @@ def tiny_cfg(paper_config):
 
 
 def test_throughput_compares_both_pipelines_on_the_same_data(paper_config):
-    df = bench.throughput(
+    df = throughput_part.throughput(
         tiny_cfg(paper_config), n=64, repeats=2, workers=0, device=torch.device("cpu")
     )
     row = df.iloc[0]
@@ -40,27 +44,27 @@ def test_flops_and_peak_make_a_fraction_of_peak():
         "num_fc_units": 64,
         "batch_size": 8,
     }
-    from gsos.model import CNN, Architecture
+    from gsos.training.model import CNN, Architecture
 
     arch = Architecture(base_filters=4)
-    counted = bench.flops_per_sample(params, (1, 8, 8), 10, arch)
+    counted = peak.flops_per_sample(params, (1, 8, 8), 10, arch)
     # torch's counter and the model's own estimate (which decides bf16) agree roughly
     estimate = CNN(params, (1, 8, 8), 10, arch).train_flops_per_sample
     assert 0.5 < counted / estimate < 1.5
-    assert bench.matmul_peak(torch.float32, n=256, repeats=3) > 1.0
+    assert peak.matmul_peak(torch.float32, n=256, repeats=3) > 1.0
 
 
 def test_tpe_overhead_times_both_runners(paper_config):
-    df = bench.tpe_overhead(paper_config, iterations=20, repeats=1)
+    df = tpe.tpe_overhead(paper_config, iterations=20, repeats=1)
     assert df["ours_seconds_median"].iloc[0] > 0 and df["fmin_seconds_median"].iloc[0] > 0
 
 
 def test_projection_uses_the_epochs_the_budget_implies(paper_config):
-    epochs = bench.mean_epochs(paper_config, [])
+    epochs = projection_part.mean_epochs(paper_config, [])
     # paper: simultaneous draws epochs over 10..100; GSOS trains group 1 (40 %) at the default 10
     assert epochs == {"simultaneous": 55.0, "gsos": 0.4 * 10 + 0.6 * 55.0}
     tput = pd.DataFrame([{"dataset": "Kuzushiji_49", "ours_images_per_s": 1000.0}])
-    proj = bench.projection(paper_config, tput, epochs)
+    proj = projection_part.projection(paper_config, tput, epochs)
     sim = proj[proj["strategy"] == "simultaneous"].iloc[0]
     assert sim["device_hours"] == sim["n_train_images"] * 55.0 * 5 * 100 / 1000.0 / 3600
 
@@ -89,7 +93,7 @@ def test_the_pipeline_split_reads_a_finished_run(tmp_path):
         for i in range(2)
     ]
     (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
-    df, _ = bench.pipeline(tmp_path)
+    df, _ = pipeline_part.pipeline(tmp_path)
     parts = df.set_index("part")["job_seconds"]
     assert parts["training"] == 4.0 and parts["evaluation"] == 1.0 and parts["optimiser"] == 1.0
     assert parts["start-up"] == 10.0 - 6.0

@@ -18,8 +18,8 @@ import pytest
 from conftest import strip_timing
 from synthetic import run_synthetic
 
-from gsos.optimizers.registry import STRATEGIES, strategy
-from gsos.space import SearchSpace
+from gsos.search.optimizers.registry import STRATEGIES, strategy
+from gsos.search.space import SearchSpace
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL = sorted(STRATEGIES)
@@ -130,7 +130,7 @@ KILLER = textwrap.dedent("""
     sys.path.insert(0, sys.argv[2])
     import test_contract as tc
     from forkkill import kill_at_random
-    from gsos.records import journal_path
+    from gsos.search.records import journal_path
 
     args = json.loads(sys.argv[1])
     out = Path(args["out"])
@@ -171,7 +171,7 @@ def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_records(
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["kills"] >= 4, report
-    from gsos.records import read_records
+    from gsos.search.records import read_records
 
     final = read_records(tmp_path / "killed.journal.jsonl")
     assert [r["iteration"] for r in final] == list(range(1, len(reference) + 1))

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from gsos.data import DataError, convert_channels, prepare_arrays, resize_uint8, stratified_split
+from gsos.data.prepare import convert_channels, prepare_arrays, resize_uint8, stratified_split
+from gsos.errors import DataError
 
 
 def test_digits_prepared_by_the_shared_path(digits_files):
@@ -92,7 +93,7 @@ def test_official_test_split_is_kept_apart():
 def test_digits_read_without_sklearn_equal_load_digits():
     from sklearn.datasets import load_digits
 
-    from gsos.data import digits_arrays
+    from gsos.data.prepare import digits_arrays
 
     images, labels = digits_arrays()
     d = load_digits()

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from gsos.descent import SGD, Adam
+from gsos.training.descent import SGD, Adam
 
 
 def model(seed):

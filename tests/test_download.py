@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gsos.data import DataError, prepare_dataset
-from gsos.download import KAGGLE_HELP, UnsafeArchive, download, safe_extract
+from gsos.data.download import KAGGLE_HELP, UnsafeArchive, download, safe_extract
+from gsos.data.prepare import prepare_dataset
+from gsos.errors import DataError
 
 
 def image_bytes(seed: int, fmt: str = "PNG", size=(24, 18)) -> bytes:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import run_digits_hpo, strip_timing, tiny_hpo_settings
 
-from gsos.records import read_records
+from gsos.search.records import read_records
 
 
 def tiny_settings(default_config, iterations=8, **over):
@@ -52,11 +52,11 @@ def test_diverging_trials_are_recorded_and_the_run_goes_on(tmp_path, digits_file
 
 OOM_SCRIPT = textwrap.dedent("""
     import json, resource, sys, torch
-    from gsos.data import DeviceData
-    from gsos.hpo import make_evaluator
-    from gsos.model import Architecture
-    from gsos.optimizers.base import Evaluation
-    from gsos.train import TrainSettings
+    from gsos.data.tensors import DeviceData
+    from gsos.search.run import make_evaluator
+    from gsos.training.model import Architecture
+    from gsos.search.optimizers.base import Evaluation
+    from gsos.training.trainer import TrainSettings
 
     x = {s: torch.randint(0, 255, (64, 1, 32, 32), dtype=torch.uint8) for s in ("train", "val")}
     x["test"] = x["val"]
@@ -101,10 +101,10 @@ KILLER = textwrap.dedent("""
     import json, sys
     from pathlib import Path
     import torch
-    from gsos.hpo import run_hpo
-    from gsos.train import warm_up
-    from gsos.groups import build_groups
-    from gsos._hyperopt import hyperopt
+    from gsos.search.run import run_hpo
+    from gsos.training.trainer import warm_up
+    from gsos.search.groups import build_groups
+    from gsos.search._hyperopt import hyperopt
     sys.path.insert(0, sys.argv[2])
     from forkkill import kill_at_random
 

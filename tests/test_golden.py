@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gsos.records import TIMING_FIELDS
+from gsos.search.records import TIMING_FIELDS
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 TIMING = TIMING_FIELDS
@@ -83,10 +83,11 @@ def synthetic_records(strategy: str, work: Path | None = None) -> list[dict]:
 
 def real_records(strategy: str, work: Path) -> list[dict]:
     """10 iterations of a real run on the digits at 8x8 (1-2 epochs, 4 base filters), seed 5."""
-    from gsos.data import prepare_dataset, save_prepared
-    from gsos.groups import build_groups
-    from gsos.hpo import run_hpo
-    from gsos.records import read_records
+    from gsos.data.prepare import prepare_dataset
+    from gsos.data.tensors import save_prepared
+    from gsos.search.groups import build_groups
+    from gsos.search.records import read_records
+    from gsos.search.run import run_hpo
 
     work.mkdir(parents=True, exist_ok=True)
     tensors, manifest = prepare_dataset(

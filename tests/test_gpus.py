@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from gsos.gpus import NoFreeGPU, acquire, bind_gpu
+from gsos.training.gpus import NoFreeGPU, acquire, bind_gpu
 
 HOLDER = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
-    from gsos.gpus import acquire
+    from gsos.training.gpus import acquire
     start_at, lock_dir = float(sys.argv[1]), Path(sys.argv[2])
     n, k = int(sys.argv[3]), int(sys.argv[4])
     while time.time() < start_at:  # every process asks at the same moment

@@ -3,8 +3,8 @@ import json
 import pytest
 from conftest import run_digits_hpo, strip_timing, tiny_hpo_settings
 
-from gsos.records import read_records
-from gsos.runner import TooManyFailures
+from gsos.search.records import read_records
+from gsos.search.runner import TooManyFailures
 
 
 def settings(paper_space, default_config, **over):

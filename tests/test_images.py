@@ -7,7 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from gsos.data import DataError, prepare_dataset, save_prepared
+from gsos.data.prepare import prepare_dataset
+from gsos.data.tensors import save_prepared
+from gsos.errors import DataError
 
 
 def write_image(path, mode, size, seed):
@@ -190,7 +192,7 @@ def test_training_copies_of_official_test_images_are_removed(tmp_path):
 def test_duplicate_arrays_are_found_in_any_dataset():
     import numpy as np
 
-    from gsos.data import prepare_arrays
+    from gsos.data.prepare import prepare_arrays
 
     rng = np.random.default_rng(0)
     imgs = torch.from_numpy(rng.integers(0, 255, (30, 1, 5, 5), dtype=np.uint8))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hyperopt.pyll.stochastic import sample
 
-from gsos.importance import encode, fanova, n_rrelieff, normalise, rrelieff
+from gsos.search.importance import encode, fanova, n_rrelieff, normalise, rrelieff
 
 
 def synthetic_records(space, n=120, seed=0):
@@ -74,7 +74,7 @@ def planted_records(space, n, seeds=(0, 1, 2)):
 # N-RReliefF needs more trials than fANOVA to see the two weak effects (measured: 480 vs 240).
 @pytest.mark.parametrize("estimator, trials", [("fanova", 240), ("n_rrelieff", 480)])
 def test_estimators_rank_a_planted_importance_and_say_how_sure(paper_space, estimator, trials):
-    from gsos.importance import estimate, groups_from_weights, rank
+    from gsos.search.importance import estimate, groups_from_weights, rank
 
     e = estimate(planted_records(paper_space, trials), paper_space, estimator, bootstrap=12)
     order = rank(e["weights"])
@@ -90,7 +90,7 @@ def test_estimators_rank_a_planted_importance_and_say_how_sure(paper_space, esti
 
 
 def test_grouping_rules_and_budgets():
-    from gsos.importance import group_budgets, groups_from_weights
+    from gsos.search.importance import group_budgets, groups_from_weights
 
     w = {"a": 0.5, "b": 0.3, "c": 0.1, "d": 0.06, "e": 0.04, "f": float("nan")}
     assert groups_from_weights(w, {"sizes": [1, 2, 3]}) == [["a"], ["b", "c"], ["d", "e", "f"]]
@@ -108,8 +108,8 @@ def test_grouping_rules_and_budgets():
 
 def test_a_weights_file_with_unpublished_weights_ranks_them_last(tmp_path, paper_space):
     """The paper's published weights as a source: the six it does not publish rank last."""
-    from gsos.measured import measure
-    from gsos.tables import published
+    from gsos.reports.paper import published
+    from gsos.search.measured import measure
 
     path = tmp_path / "w.csv"
     published("importance_weights").to_csv(path, index=False)
@@ -137,7 +137,7 @@ def test_a_weights_file_with_unpublished_weights_ranks_them_last(tmp_path, paper
 
 def test_bootstrap_refits_in_parallel_give_the_same_estimate(paper_space):
     """The resamples are drawn before any refit, so the worker count changes only the time."""
-    from gsos.importance import estimate
+    from gsos.search.importance import estimate
 
     records = planted_records(paper_space, 90)
     one = estimate(records, paper_space, "fanova", bootstrap=3, workers=1)

@@ -11,11 +11,11 @@ import torch
 from conftest import run_digits_hpo, tiny_hpo_settings
 from synthetic import run_synthetic
 
-from gsos.curves import extrapolate
-from gsos.model import Architecture
-from gsos.optimizers.hyperband import schedule
-from gsos.records import best_record, read_records
-from gsos.train import TrainSettings, train_and_evaluate, training_subset
+from gsos.search.optimizers.hyperband import schedule
+from gsos.search.records import best_record, read_records
+from gsos.training.curves import extrapolate
+from gsos.training.model import Architecture
+from gsos.training.trainer import TrainSettings, train_and_evaluate, training_subset
 
 SETTINGS = TrainSettings(arch=Architecture(base_filters=4))
 N_TRAIN = 1000
@@ -125,8 +125,8 @@ def test_tpe_lc_stops_some_real_trials(tmp_path, digits_files, default_config):
 
 
 def test_the_hypergradient_is_the_derivative_of_the_unrolled_validation_loss(paper_space, digits):
-    from gsos.hypergrad import hypergradient
-    from gsos.model import CNN
+    from gsos.training.hypergrad import hypergradient
+    from gsos.training.model import CNN
 
     p = params(paper_space, epoch=1, dropout_rate=0.3, lr=0.05, optimizer="sgd")
     torch.manual_seed(0)
@@ -256,7 +256,7 @@ def test_hyperband_data_trains_real_trials_on_shares_of_the_data(
 
 
 def test_learning_curves_figure_draws_every_recorded_curve(tmp_path):
-    from gsos.figures import learning_curves
+    from gsos.reports.figures import learning_curves
 
     def trial(i, status, accs, seed):
         return {

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from gsos.model import CNN, Architecture
+from gsos.training.model import CNN, Architecture
 
 ARCH_KEYS = ("num_conv_layers", "stride", "padding", "kernel", "num_fc_units", "dropout_rate")
 

@@ -23,8 +23,8 @@ def test_downloads_and_preparation_report_progress(monkeypatch, tmp_path):
     from test_download import Server, image_bytes, zip_bytes
     from test_images import cfg, messy_folder
 
-    from gsos.data import prepare_dataset
-    from gsos.download import download
+    from gsos.data.download import download
+    from gsos.data.prepare import prepare_dataset
 
     monkeypatch.setattr(progress, "EVERY", 0.0)
     server = Server()
@@ -47,7 +47,7 @@ def test_status_tells_done_running_stopped_and_waiting(tmp_path, default_config)
     import os
     import time
 
-    from gsos.status import status
+    from gsos.reports.status import status
 
     cfg = copy.deepcopy(default_config)
     cfg["run"].update(strategies=["gsos", "hyperband"], seeds=[0, 1])

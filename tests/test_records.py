@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from gsos.records import RecordWriter, read_records
+from gsos.search.records import RecordWriter, read_records
 
 
 def test_records_round_trip_with_numpy_and_nan(tmp_path):
@@ -44,7 +44,7 @@ def test_missing_file_has_no_records(tmp_path):
 SHORT_WRITE = """
 import json, os, resource, signal, sys
 from pathlib import Path
-from gsos.records import RecordWriteError, RecordWriter, read_records
+from gsos.search.records import RecordWriteError, RecordWriter, read_records
 
 path = Path(sys.argv[1])
 w = RecordWriter(path)

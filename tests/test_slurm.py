@@ -14,7 +14,7 @@ import pytest
 import yaml
 from conftest import ROOT, snakemake, tiny_config
 
-from gsos.records import TIMING_FIELDS, read_records
+from gsos.search.records import TIMING_FIELDS, read_records
 
 pytestmark = pytest.mark.slurm
 

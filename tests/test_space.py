@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gsos.space import SearchSpace
+from gsos.search.space import SearchSpace
 
 
 def test_paper_table1_defaults_and_kinds(paper_space):

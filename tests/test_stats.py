@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gsos.stats import mean_ci, paired_test
+from gsos.reports.stats import mean_ci, paired_test
 
 
 def test_mean_ci_matches_a_t_interval():

@@ -4,8 +4,8 @@ objective, so that the strategy logic is checked exactly."""
 import pytest
 from synthetic import run_synthetic
 
-from gsos.groups import build_groups, check_partition, split_iterations
-from gsos.records import read_records
+from gsos.search.groups import build_groups, check_partition, split_iterations
+from gsos.search.records import read_records
 
 GROUPS = [
     {"name": "G1", "params": ["num_conv_layers", "lr", "dropout_rate"], "share": 4},
@@ -139,7 +139,7 @@ def test_resume_replays_without_retraining(paper_config, tmp_path):
 
 
 def test_a_changed_optimiser_cannot_resume_a_journal(paper_config, tmp_path):
-    from gsos.runner import ReplayMismatch
+    from gsos.search.runner import ReplayMismatch
 
     run(paper_config, "gsos", 10, 4, tmp_path, "full")
     journal = tmp_path / "x.journal.jsonl"
@@ -153,8 +153,8 @@ def test_a_changed_optimiser_cannot_resume_a_journal(paper_config, tmp_path):
 def test_adaptive_group_budgets_pass_on_what_a_stalled_group_did_not_spend(paper_space):
     """A group that stops improving ends early; the next group gets the rest; the last
     group spends everything left."""
-    from gsos.optimizers.base import Budget, Outcome
-    from gsos.optimizers.build import build_optimizer
+    from gsos.search.optimizers.base import Budget, Outcome
+    from gsos.search.optimizers.build import build_optimizer
 
     groups = build_groups(paper_space.names, 30, GROUPS)  # 12, 9, 9
     s = {"search_space": {}, "hpo": {"iterations": 30}, "tpe": {"n_startup_jobs": 3}}

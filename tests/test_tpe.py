@@ -4,8 +4,8 @@ from functools import partial
 import numpy as np
 from hyperopt import STATUS_OK, Trials, fmin, tpe
 
-from gsos.optimizers.base import Budget, Outcome, View
-from gsos.optimizers.hyperopt_search import HyperoptSearch, TPESettings
+from gsos.search.optimizers.base import Budget, Outcome, View
+from gsos.search.optimizers.hyperopt_search import HyperoptSearch, TPESettings
 
 NAMES = ["lr", "dropout_rate", "optimizer", "batch_size", "epoch"]
 
@@ -103,7 +103,7 @@ def test_random_search_is_tpes_random_start(paper_space):
 
 
 def test_table5_measures_hyperopt_and_optuna_in_one_run():
-    from gsos.tpe_bench import table5
+    from gsos.reports.table5 import table5
 
     df = table5([1, 3], iterations=12, eval_seconds=0.0, repeats=2, n_startup_jobs=5)
     assert set(df["library"]) == {"hyperopt", "optuna"} and len(df) == 4
@@ -117,7 +117,7 @@ def test_hyperopt_starts_without_atpe_yet_atpe_still_works():
     import sys
 
     code = (
-        "import sys; from gsos._hyperopt import hyperopt; h = hyperopt(); "
+        "import sys; from gsos.search._hyperopt import hyperopt; h = hyperopt(); "
         "print('scipy.stats' in sys.modules); print(callable(h.atpe.suggest)); "
         "print('scipy.stats' in sys.modules)"
     )

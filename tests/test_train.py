@@ -1,7 +1,7 @@
 import pytest
 
-from gsos.model import Architecture
-from gsos.train import TrainSettings, resolve_device, train_and_evaluate
+from gsos.training.model import Architecture
+from gsos.training.trainer import TrainSettings, resolve_device, train_and_evaluate
 
 SETTINGS = TrainSettings(arch=Architecture(base_filters=8))
 
@@ -69,8 +69,8 @@ def test_bf16_and_channels_last_learn_what_fp32_learns_on_cpu(paper_space, digit
 def test_auto_precision_is_bf16_only_where_it_is_native_and_pays(paper_space, monkeypatch):
     import torch
 
-    from gsos import train
-    from gsos.model import CNN
+    from gsos.training import trainer as train
+    from gsos.training.model import CNN
 
     small = CNN(good_params(paper_space), (1, 8, 8), 10, Architecture(base_filters=8))
     large = CNN(good_params(paper_space), (3, 64, 64), 10, Architecture(base_filters=32))

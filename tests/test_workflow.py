@@ -17,7 +17,7 @@ import yaml
 from conftest import ROOT, planned, snakemake
 from PIL import Image
 
-from gsos.optimizers.registry import STRATEGIES
+from gsos.search.optimizers.registry import STRATEGIES
 
 EXP = "tiny"  # the experiment is named after its config file, tiny.yaml
 PAPER_TABLES = [

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from conftest import ROOT, planned, snakemake, tiny_config
 
-from gsos.records import read_records
+from gsos.search.records import read_records
 
 
 def test_bad_config_stops_before_any_job_with_a_clear_message(tmp_path, default_config):
@@ -36,7 +36,7 @@ def test_killed_workflow_resumes_with_rerun_incomplete(tmp_path, default_config)
     import signal
     import time
 
-    from gsos.records import read_records
+    from gsos.search.records import read_records
 
     cfg = tiny_config(default_config)
     cfg["hpo"]["iterations"] = 16

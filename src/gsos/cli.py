@@ -1,7 +1,9 @@
 """``gsos <command>``: the one command each Snakemake rule runs.
 
-Heavy libraries (torch, hyperopt, pandas) are imported inside the commands that use them,
-so a command that writes a JSON file starts in a fraction of a second.
+This module only parses arguments and dispatches: each verb's work lives with its stage
+(``gsos.data``, ``gsos.search``, ``gsos.reports``). Heavy libraries (torch, hyperopt, pandas)
+are imported inside the commands that use them, so a command that writes a JSON file starts
+in a fraction of a second.
 
 ``--log FILE`` (every rule passes it): everything a command prints, and any traceback, goes
 to FILE; the console gets only what a person running the workflow needs: progress lines
@@ -15,114 +17,54 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from gsos.atomic import atomic_write_text
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import pandas as pd
-
-
-def _write_table(
-    df: pd.DataFrame,
-    csv: Path,
-    floatfmt: str = ".4f",
-    title: str = "",
-    shown: pd.DataFrame | None = None,
-) -> None:
-    """One table as CSV (every number) and Markdown, LaTeX and HTML (``shown``, a compact
-    form when given; the report shows the HTML)."""
-    from gsos.tables import to_html, to_latex, to_markdown
-
-    csv = Path(csv)
-    shown = df if shown is None else shown
-    atomic_write_text(csv, df.to_csv(index=False))
-    atomic_write_text(csv.with_suffix(".md"), to_markdown(shown, floatfmt))
-    atomic_write_text(csv.with_suffix(".tex"), to_latex(shown, floatfmt))
-    atomic_write_text(csv.with_suffix(".html"), to_html(shown, floatfmt, title or csv.stem))
+    pass
 
 
 def cmd_download(a: argparse.Namespace) -> None:
-    from gsos.download import download
+    from gsos.data.download import download_to_file
 
-    record = download(json.loads(a.settings)["source"], Path(a.resources) / a.name, say=CONSOLE)
-    atomic_write_text(a.out, json.dumps(record, indent=2) + "\n")
+    source = json.loads(a.settings)["source"]
+    record = download_to_file(a.name, source, a.resources, a.out, say=CONSOLE)
     print(f"{a.name}: {len(record['files'])} file(s) verified and unpacked", file=sys.stderr)
 
 
 def cmd_prepare(a: argparse.Namespace) -> None:
-    from gsos.data import prepare_dataset, save_prepared
+    from gsos.data.prepare import prepare_to_files
 
-    tensors, manifest = prepare_dataset(
-        a.name, json.loads(a.settings), Path(a.resources), say=CONSOLE
+    m = prepare_to_files(
+        a.name, json.loads(a.settings), a.resources, a.data, a.manifest, a.download, CONSOLE
     )
-    if a.download:
-        manifest["source"]["files"] = json.loads(Path(a.download).read_text())["files"]
-    save_prepared(a.data, a.manifest, tensors, manifest)
-    skipped = manifest.get("skipped", {}).get("count", 0)
+    skipped = m.get("skipped", {}).get("count", 0)
     print(
-        f"{a.name}: {manifest['n_images']} images, {manifest['n_classes']} classes, "
-        f"{skipped} file(s) skipped",
+        f"{a.name}: {m['n_images']} images, {m['n_classes']} classes, {skipped} file(s) skipped",
         file=sys.stderr,
     )
 
 
 def cmd_groups(a: argparse.Namespace) -> None:
-    from gsos.groups import build_groups
+    from gsos.search.groups import write_groups
 
-    s = json.loads(a.settings)
-    groups = build_groups(list(s["search_space"]), int(s["hpo"]["iterations"]), s["groups"])
-    out = {
-        "source": "config gsos.groups",
-        "groups": [
-            {**g.__dict__, "params": list(g.params), "share": c.get("share")}
-            for g, c in zip(groups, s["groups"], strict=True)
-        ],
-    }
-    atomic_write_text(a.out, json.dumps(out, indent=2) + "\n")
-
-
-def load_groups(path: Path | None) -> tuple[list, list[float] | None, int | None]:
-    """A groups file's groups, their shares (None when budgets were explicit) and the
-    patience of adaptive budgets (None otherwise)."""
-    from gsos.groups import Group
-
-    if path is None:
-        return [], None, None
-    content = json.loads(Path(path).read_text())
-    spec = content["groups"]
-    groups = [Group(g["name"], tuple(g["params"]), int(g["iterations"])) for g in spec]
-    shares = [g.get("share") for g in spec]
-    shares_ = None if any(x is None for x in shares) else [float(x) for x in shares]
-    return groups, shares_, content.get("patience")
-
-
-def cost_budget(a: argparse.Namespace) -> float | None:
-    """A multi-fidelity run's training budget in full-training-set epochs."""
-    if a.match_summary is not None:
-        s = json.loads(Path(a.match_summary).read_text())
-        return float(s["sample_epochs_total"]) / float(s["n_train"])
-    return a.cost_epochs
+    write_groups(json.loads(a.settings), a.out)
 
 
 def cmd_hpo(a: argparse.Namespace) -> None:
-    from gsos.hpo import run_hpo
+    from gsos.search.run import run_job
 
-    settings = json.loads(a.settings)
-    groups, shares, patience = load_groups(a.groups)
-    s = run_hpo(
+    s = run_job(
         dataset=a.dataset,
         strategy=a.strategy,
         seed=a.seed,
-        settings=settings,
-        groups=groups,
-        shares=shares,
-        patience=patience,
-        cost_epochs=cost_budget(a),
+        settings=json.loads(a.settings),
         data_path=a.data,
         manifest_path=a.manifest,
         records_path=a.records,
         summary_path=a.summary,
+        groups_path=a.groups,
+        match_summary=a.match_summary,
+        cost_epochs=a.cost_epochs,
         threads=a.threads,
         jobs_per_gpu=a.jobs_per_gpu,
         log=lambda m: print(m, file=sys.stderr, flush=True),
@@ -137,278 +79,72 @@ def cmd_hpo(a: argparse.Namespace) -> None:
 
 
 def cmd_measure(a: argparse.Namespace) -> None:
-    from gsos.measured import measure
+    from gsos.search.measured import write_measured
 
-    runs = read_runs(a.pilots) if a.pilots else []
-    out = measure(a.dataset, json.loads(a.settings), runs, a.weights_file, a.workers)
-    atomic_write_text(a.out, json.dumps(out, indent=2, default=str) + "\n")
+    out = write_measured(
+        a.dataset, json.loads(a.settings), a.pilots, a.weights_file, a.workers, a.out
+    )
     groups = "; ".join(f"{g['name']} {g['params']} ({g['iterations']})" for g in out["groups"])
     print(f"{a.dataset}: {groups}", file=sys.stderr)
 
 
-def read_runs(paths: list[Path]) -> list[list[dict]]:
-    from gsos.records import read_records
-
-    runs = [read_records(p) for p in paths]
-    empty = [str(p) for p, r in zip(paths, runs, strict=True) if not r]
-    if empty:
-        raise SystemExit(f"no records in {empty}")
-    return runs
-
-
 def cmd_tables(a: argparse.Namespace) -> None:
-    from gsos import tables as T
-    from gsos.compare import compact
+    from gsos.reports.paper import write_paper_tables
 
-    runs = T.runs_frame(read_runs(a.records))
-    out = Path(a.outdir)
-    t3 = T.table3(runs)
-    t4 = T.table4(t3, runs)
-    shown = {"table3": ".4f", "table4": ".4f", "headline": ".4f", "paired_tests": ".4f"}
-    for name, df, fmt, title in [
-        ("runs", runs, ".4f", "Every run of GSOS and simultaneous TPE"),
-        ("table3", t3, ".4f", "Table 3: mean over runs [95 % BCa bootstrap interval]"),
-        ("table4", t4, ".4f", "Table 4: GSOS against simultaneous per dataset [95 % interval]"),
-        ("headline", T.headline(runs), ".4f", "GSOS against simultaneous over all datasets"),
-        ("paired_tests", T.paired_tests(runs), ".4f", "Paired tests: GSOS - simultaneous"),
-        ("table3_vs_published", T.table3_vs_published(t3), ".4f", "Table 3 beside published"),
-        ("table4_vs_published", T.table4_vs_published(t4), ".5f", "Table 4 beside published"),
-        (
-            "headline_vs_published",
-            T.headline_vs_published(t3),
-            ".2f",
-            "The paper's headline averages, computed its way over its datasets, beside published",
-        ),
-        (
-            "table4_published_check",
-            T.check_published_table4(),
-            ".5f",
-            "Published Table 3 aggregated by this project, beside published Table 4",
-        ),
-        (
-            "headline_published_check",
-            T.check_published_headline(),
-            ".4f",
-            "Published Table 3 aggregated by this project, beside the published headlines",
-        ),
-    ]:
-        df = T.present(df)
-        view = compact(df, shown[name]) if name in shown else None
-        _write_table(df, out / f"{name}.csv", fmt, title, shown=view)
+    write_paper_tables(a.records, a.outdir)
 
 
 def cmd_strategies(a: argparse.Namespace) -> None:
-    import pandas as pd
+    from gsos.reports.strategies import write_strategies
 
-    from gsos import compare
-    from gsos.figures import anytime, learning_curves, ranks_plot
-
-    runs = read_runs(a.records)
-    out = Path(a.outdir)
-    charges: dict[tuple[str, str], float] = {}  # pilots charged to a dataset's gsos_measured
-    for path in a.measured or []:
-        g = json.loads(Path(path).read_text())
-        if g["pilot_cost_charged"]:
-            charges[(g["dataset"], "gsos_measured")] = float(g["pilot_cost"]["sample_epochs"])
-    table = compare.strategies_table(runs, charges)
-    _write_table(
-        table,
-        out / "strategies.csv",
-        ".4f",
-        "Every strategy at equal cost: final accuracy, cost, and cost to come within 1 % "
-        "of the best",
-        shown=compare.compact(table),
-    )
-    ranks = compare.ranks_table(runs)
-    _write_table(
-        ranks,
-        out / "ranks.csv",
-        ".2f",
-        "Average rank by final best validation accuracy (1 = best)",
-        shown=compare.compact(ranks, ".2f"),
-    )
-    curves = []
-    for records in runs:
-        c = compare.curve(records)
-        first = records[0]
-        key = (first["dataset"], first["strategy"])
-        if key in charges:  # a run starts having spent its share of the pilots
-            n = sum(1 for r in runs if (r[0]["dataset"], r[0]["strategy"]) == key)
-            c["sample_epochs"] += charges[key] / n
-        curves.append(
-            c.assign(dataset=first["dataset"], strategy=first["strategy"], seed=first["seed"])
-        )
-    anytime(pd.concat(curves, ignore_index=True), out / "anytime.png")
-    ranks_plot(ranks, out / "ranks.png")
-    learning_curves(runs, out / "learning_curves.png")
+    write_strategies(a.records, a.measured or [], a.outdir)
 
 
 def cmd_check_config(a: argparse.Namespace) -> None:
-    cfg = _config(a.files)
+    from gsos.config import load_layers
+
+    cfg = load_layers(a.files)
     print(
         f"config ok: experiment {cfg['experiment']!r}, datasets {cfg['run']['datasets']}, "
         f"strategies {cfg['run']['strategies']}, seeds {cfg['run']['seeds']}"
     )
 
 
-def _config(files: list[Path], cli: list[str] | None = None) -> dict[str, Any]:
-    """The config as the workflow layers it (defaults, then each file, then KEY=VALUE)."""
-    import yaml
-
-    from gsos.config import load_config, load_schema
-
-    root = Path(__file__).resolve().parents[2]
-    overrides = {}
-    for item in cli or []:
-        key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value) if value.strip().startswith(("{", "[")) else value
-    return load_config(
-        root / "config" / "config.yaml",
-        files,
-        overrides,
-        load_schema(root / "workflow" / "schemas" / "config.schema.yaml"),
-    )
-
-
 def cmd_status(a: argparse.Namespace) -> None:
-    from gsos.status import status
+    from gsos.config import load_layers
+    from gsos.reports.status import status
 
-    print(status(_config(a.configfile, a.config), a.directory, a.stale_after))
+    print(status(load_layers(a.configfile, a.config), a.directory, a.stale_after))
 
 
 def cmd_table5(a: argparse.Namespace) -> None:
-    from gsos.tables import published
-    from gsos.tpe_bench import plot_table5, table5
+    from gsos.reports.table5 import write_table5
 
-    s = json.loads(a.settings)
-    df = table5(s["dims"], s["iterations"], s["eval_seconds"], s["repeats"], s["n_startup_jobs"])
-    pub = published("table5").rename(columns={"tpe_process_time_seconds": "published_seconds"})
-    pub["library"] = "hyperopt"  # the paper timed hyperopt
-    df = df.merge(pub, on=["library", "n_hyperparameters"], how="left")
-    df["difference_seconds"] = df["median_seconds"] - df["published_seconds"]
-    _write_table(df, a.out, ".3f", "Table 5: TPE process time excluding model evaluation")
-    plot_table5(df, Path(a.out).with_name("table5.png"))
+    write_table5(json.loads(a.settings), a.out)
 
 
 def cmd_importance(a: argparse.Namespace) -> None:
-    """Figure 1's table: the published weights and this project's estimates from its
-    simultaneous runs, each with a bootstrap interval, and the assumed groups."""
-    import pandas as pd
+    from gsos.reports.importance import write_importance
 
-    from gsos.compare import compact
-    from gsos.importance import estimate
-    from gsos.space import SearchSpace
-    from gsos.tables import published
-
-    s = json.loads(a.settings)
-    space = SearchSpace.from_config(s["search_space"])
-    records = [r for run in read_runs(a.records) for r in run]
-    weights = published("importance_weights").set_index("hyperparameter")
-    spec = json.loads(Path(a.groups).read_text())["groups"]
-    group_of = {p: g["name"] for g in spec for p in g["params"]}
-    df = pd.DataFrame(
-        {
-            "hyperparameter": space.names,
-            "assumed group": [group_of[n] for n in space.names],
-            "published weight": [weights["published_weight"].get(n) for n in space.names],
-        }
-    )
-    for estimator, title in (("n_rrelieff", "N-RReliefF"), ("fanova", "fANOVA")):
-        e = estimate(records, space, estimator, int(s.get("bootstrap", 20)), seed=0)
-        df[f"{title} weight"] = [e["weights"][n] for n in space.names]
-        df[f"{title} weight CI low"] = [e["ci_low"][n] for n in space.names]
-        df[f"{title} weight CI high"] = [e["ci_high"][n] for n in space.names]
-        df[f"{title} Kendall tau (bootstrap)"] = e["kendall_tau"]
-    df["trials"] = e["n_trials"]
-    _write_table(
-        df,
-        a.out,
-        ".3f",
-        "Importance: published weights and this project's estimates [95 % CI]",
-        shown=compact(df, ".3f"),
-    )
+    write_importance(a.records, json.loads(a.settings), a.groups, a.out)
 
 
 def cmd_measured_table(a: argparse.Namespace) -> None:
-    """Every dataset's measured groups: the weights with intervals, the groups, and how
-    stable the ranking was, beside the published weights."""
-    import pandas as pd
+    from gsos.reports.importance import write_measured_table
 
-    from gsos.compare import compact
-    from gsos.tables import published
-
-    published_w = published("importance_weights").set_index("hyperparameter")["published_weight"]
-    rows = []
-    for path in a.groups:
-        g = json.loads(Path(path).read_text())
-        group_of = {p: x["name"] for x in g["groups"] for p in x["params"]}
-        for name, w in g["weights"].items():
-            rows.append(
-                {
-                    "dataset": g["dataset"],
-                    "hyperparameter": name,
-                    "measured group": group_of[name],
-                    "weight": w,
-                    "weight CI low": g.get("ci_low", {}).get(name),
-                    "weight CI high": g.get("ci_high", {}).get(name),
-                    "published weight": published_w.get(name),
-                    "estimator": g.get("estimator"),
-                    "measured on": ", ".join(g["measured_on"]["datasets"]) or "file",
-                    "Kendall tau (bootstrap)": g.get("kendall_tau"),
-                    "top-3 agreement (bootstrap)": g.get("top_agreement"),
-                    "pilot trials": g["pilot_cost"]["trials"],
-                    "pilot cost (sample-epochs)": g["pilot_cost"]["sample_epochs"],
-                    "pilot cost charged to this dataset": g["pilot_cost_charged"],
-                }
-            )
-    df = pd.DataFrame(rows).astype({"weight CI low": float, "weight CI high": float})
-    _write_table(
-        df,
-        a.out,
-        ".3f",
-        "Measured importance and groups per dataset [95 % CI]",
-        shown=compact(df, ".3f"),
-    )
+    write_measured_table(a.groups, a.out)
 
 
 def cmd_figure1(a: argparse.Namespace) -> None:
-    import pandas as pd
+    from gsos.reports.figures import write_figure1
 
-    from gsos.figures import figure1
-
-    spec = json.loads(Path(a.groups).read_text())
-    measured = {}
-    for path in a.measured or []:
-        g = json.loads(Path(path).read_text())
-        measured[g["dataset"]] = {p: x["name"] for x in g["groups"] for p in x["params"]}
-    note = (a.note or "") + (
-        " Estimates come from this project's simultaneous runs (bars: 95 % bootstrap"
-        " intervals); they are not the paper's numbers."
-    )
-    figure1(pd.read_csv(a.importance), spec["groups"], a.out, note.strip(), measured)
+    write_figure1(a.groups, a.importance, a.note or "", a.measured or [], a.out)
 
 
 def cmd_figure2(a: argparse.Namespace) -> None:
-    import pandas as pd
+    from gsos.reports.figures import write_figure2
 
-    from gsos.figures import convergence, figure2
-
-    keys = (
-        "dataset",
-        "strategy",
-        "seed",
-        "iteration",
-        "status",
-        "val_accuracy",
-        "elapsed_seconds",
-        "sample_epochs",
-        "group",
-    )
-    trials = pd.DataFrame(
-        [{k: r.get(k) for k in keys} for run in read_runs(a.records) for r in run]
-    )
-    figure2(trials, a.out)
-    convergence(trials, a.convergence)
+    write_figure2(a.records, a.out, a.convergence)
 
 
 def parser() -> argparse.ArgumentParser:

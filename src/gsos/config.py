@@ -26,8 +26,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from gsos.groups import check_partition, group_iterations
-from gsos.space import SearchSpace
+from gsos.search.groups import check_partition, group_iterations
+from gsos.search.space import SearchSpace
 
 CLI = "--config"
 
@@ -69,7 +69,7 @@ def fill_defaults(cfg: dict[str, Any], schema: Mapping[str, Any]) -> dict[str, A
 
 def load_schema(path: Path) -> dict[str, Any]:
     """The schema, with the registered strategy and algorithm names as the allowed ones."""
-    from gsos.optimizers.registry import ALGORITHMS, STRATEGIES
+    from gsos.search.optimizers.registry import ALGORITHMS, STRATEGIES
 
     schema = yaml.safe_load(Path(path).read_text())
     props = schema["properties"]
@@ -200,6 +200,24 @@ def load_config(
     return validate_config(cfg, schema or {}, origin) if schema is not None else cfg
 
 
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: config/ and workflow/ live here
+
+
+def load_layers(files: Sequence[Path] = (), cli: Sequence[str] = ()) -> dict[str, Any]:
+    """The config as the workflow layers it: config/config.yaml, then each file, then
+    ``KEY=VALUE`` items as given to ``snakemake --config``; validated."""
+    overrides = {}
+    for item in cli or []:
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value) if value.strip().startswith(("{", "[")) else value
+    return load_config(
+        ROOT / "config" / "config.yaml",
+        files,
+        overrides,
+        load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml"),
+    )
+
+
 def validate_config(
     cfg: Mapping[str, Any], schema: Mapping[str, Any], origin: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
@@ -276,8 +294,8 @@ def semantic_problems(cfg: Mapping[str, Any], broken: set[str] = frozenset()) ->
 def _bilevel_problems(cfg: Mapping[str, Any], broken: set[str]) -> list[str]:
     """bilevel descends the learning and dropout rates only: alone it needs them in the
     space; inside GSOS it can only search a group of nothing else (gsos.continuous_inner)."""
-    from gsos.optimizers.bilevel import CONTINUOUS
-    from gsos.optimizers.registry import ALGORITHMS
+    from gsos.search.optimizers.bilevel import CONTINUOUS
+    from gsos.search.optimizers.registry import ALGORITHMS
 
     problems: list[str] = []
     if _touches(broken, "run", "gsos", "search_space"):
@@ -323,7 +341,7 @@ def _bilevel_problems(cfg: Mapping[str, Any], broken: set[str]) -> list[str]:
 
 def _measured_problems(cfg: Mapping[str, Any], broken: set[str]) -> list[str]:
     """Pilot runs and measured groups (gsos_measured) that cannot work as configured."""
-    from gsos.optimizers.registry import STRATEGIES
+    from gsos.search.optimizers.registry import STRATEGIES
 
     problems = []
     if not _touches(broken, "pilot", "run.seeds"):

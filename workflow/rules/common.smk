@@ -4,8 +4,8 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from gsos.config import ConfigError, load_config, load_schema
-from gsos.optimizers.registry import PAPER_PAIR, STRATEGIES
-from gsos.optimizers.registry import strategy as registered
+from gsos.search.optimizers.registry import PAPER_PAIR, STRATEGIES
+from gsos.search.optimizers.registry import strategy as registered
 
 # Layers: config/config.yaml (the defaults), each --configfile, then --config; validated
 # before any job (gsos/config.py says how, and reports every problem at once).
@@ -33,6 +33,8 @@ RESULTS = f"results/{EXPERIMENT}"  # every experiment has its own results, repor
 REPORTS = f"reports/{EXPERIMENT}"
 LOGS = f"logs/{EXPERIMENT}"
 BENCH = f"benchmarks/{EXPERIMENT}"
+RUN_DIR = f"{RESULTS}/runs/{{dataset}}/{{strategy}}/seed{{seed}}"  # one HPO run's folder
+PILOT_DIR = f"{RESULTS}/pilots/{{dataset}}/{{strategy}}/seed{{seed}}"  # one pilot run's folder
 DATASETS = config["run"]["datasets"]
 RUN_STRATEGIES = config["run"]["strategies"]
 SEEDS = config["run"]["seeds"]
@@ -51,7 +53,7 @@ def check_device_here():
     Only when jobs run on this machine: a cluster's login node often has no GPU while its
     compute nodes do (there, each HPO job checks for itself before loading any data).
     """
-    from gsos.gpus import gpu_visible
+    from gsos.training.gpus import gpu_visible
 
     if config["device"] == "cuda" and workflow.local_exec and not gpu_visible():
         raise WorkflowError(
@@ -83,7 +85,7 @@ def dataset_settings(wildcards):
 def folder_content(wildcards):
     """A folder dataset's content (names, sizes, times of its visible files) as a rerun
     trigger: editing the folder prepares it again; other kinds have nothing to watch here."""
-    from gsos.folders import fingerprint
+    from gsos.data.folders import fingerprint
 
     source = config["datasets"][wildcards.dataset]["source"]
     if source["kind"] != "folder":
@@ -196,9 +198,7 @@ def pilot_options(wildcards, input):
 
 def pilot_records(datasets):
     return expand(
-        f"{RESULTS}/pilots/{{dataset}}/{PILOT['strategy']}/seed{{seed}}/records.jsonl",
-        dataset=datasets,
-        seed=PILOT["seeds"],
+        f"{PILOT_DIR}/records.jsonl", dataset=datasets, strategy=PILOT["strategy"], seed=PILOT["seeds"]
     )
 
 
@@ -240,16 +240,29 @@ def hpo_resources():
 
 
 def run_path(dataset, strategy_name, seed, name):
-    return f"{RESULTS}/runs/{dataset}/{strategy_name}/seed{seed}/{name}"
+    return expand(f"{RUN_DIR}/{name}", dataset=dataset, strategy=strategy_name, seed=seed)[0]
 
 
 def run_records(strategies=None, datasets=None):
     return expand(
-        f"{RESULTS}/runs/{{dataset}}/{{strategy}}/seed{{seed}}/records.jsonl",
+        f"{RUN_DIR}/records.jsonl",
         dataset=datasets or DATASETS,
         strategy=strategies or RUN_STRATEGIES,
         seed=SEEDS,
     )
+
+
+# HPO and pilot jobs run the same command: one run of one strategy, its inputs and outputs
+# named alike by both rules.
+HPO_COMMAND = (
+    "python -m gsos --log {log} hpo --dataset {wildcards.dataset}"
+    " --strategy {wildcards.strategy} --seed {wildcards.seed}"
+    " --settings {params.settings:q} {params.options}"
+    " --data {input.data} --manifest {input.manifest} --records {output.records}"
+    " --summary {output.summary} --threads {threads}"
+    " --jobs-per-gpu {resources.jobs_per_gpu}"
+    " --progress --progress-seconds {resources.progress_seconds}"
+)
 
 
 FORMATS = ["csv", "md", "tex", "html"]

@@ -2,8 +2,8 @@ rule hpo:
     input:
         unpack(hpo_inputs),
     output:
-        records=f"{RESULTS}/runs/{{dataset}}/{{strategy}}/seed{{seed}}/records.jsonl",
-        summary=f"{RESULTS}/runs/{{dataset}}/{{strategy}}/seed{{seed}}/summary.json",
+        records=f"{RUN_DIR}/records.jsonl",
+        summary=f"{RUN_DIR}/summary.json",
     params:
         settings=hpo_settings,
         options=hpo_options,
@@ -18,13 +18,7 @@ rule hpo:
     benchmark:
         f"{BENCH}/hpo/{{dataset}}/{{strategy}}/seed{{seed}}.tsv"
     shell:
-        "python -m gsos --log {log} hpo --dataset {wildcards.dataset}"
-        " --strategy {wildcards.strategy} --seed {wildcards.seed}"
-        " --settings {params.settings:q} {params.options}"
-        " --data {input.data} --manifest {input.manifest} --records {output.records}"
-        " --summary {output.summary} --threads {threads}"
-        " --jobs-per-gpu {resources.jobs_per_gpu}"
-        " --progress --progress-seconds {resources.progress_seconds}"
+        HPO_COMMAND
 
 
 # Pilot runs (for gsos_measured): an HPO run like any other, with its own seeds and budget.
@@ -32,8 +26,8 @@ rule pilot:
     input:
         unpack(pilot_inputs),
     output:
-        records=f"{RESULTS}/pilots/{{dataset}}/{{strategy}}/seed{{seed}}/records.jsonl",
-        summary=f"{RESULTS}/pilots/{{dataset}}/{{strategy}}/seed{{seed}}/summary.json",
+        records=f"{PILOT_DIR}/records.jsonl",
+        summary=f"{PILOT_DIR}/summary.json",
     params:
         settings=pilot_settings,
         options=pilot_options,
@@ -48,16 +42,10 @@ rule pilot:
     benchmark:
         f"{BENCH}/pilot/{{dataset}}/{{strategy}}/seed{{seed}}.tsv"
     shell:
-        "python -m gsos --log {log} hpo --dataset {wildcards.dataset}"
-        " --strategy {wildcards.strategy} --seed {wildcards.seed}"
-        " --settings {params.settings:q} {params.options}"
-        " --data {input.data} --manifest {input.manifest} --records {output.records}"
-        " --summary {output.summary} --threads {threads}"
-        " --jobs-per-gpu {resources.jobs_per_gpu}"
-        " --progress --progress-seconds {resources.progress_seconds}"
+        HPO_COMMAND
 
 
-# A dataset's groups from measured importance (see gsos/measured.py).
+# A dataset's groups from measured importance (see gsos/search/measured.py).
 rule measured_groups:
     input:
         unpack(measure_inputs),

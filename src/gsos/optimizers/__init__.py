@@ -1,5 +1,0 @@
-"""HPO strategies behind one ask/tell interface (see :mod:`gsos.optimizers.base`).
-
-One strategy per module; :mod:`gsos.optimizers.registry` declares them all, and the
-workflow, the config schema, the tables and the figures follow that registry.
-"""

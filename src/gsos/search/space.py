@@ -1,0 +1,159 @@
+"""The search space of paper Table 1 as data, and its translation to and from hyperopt.
+
+A space is built from the config's ``search_space`` mapping so that every range and default
+lives in config. hyperopt hands back indices for ``hp.choice`` and numpy scalars, so every
+value that leaves this module goes through :func:`decode`, which returns plain Python values.
+hyperopt (2-4 s to import, through scipy.stats) is imported only where a hyperopt space is
+built: config validation and the workflow use this module too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Value = int | float | str
+
+KINDS = ("choice", "loguniform", "uniform", "int")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter: its kind, its range (or values) and its default."""
+
+    name: str
+    kind: str
+    default: Value
+    values: tuple[Value, ...] = ()
+    low: float | None = None
+    high: float | None = None
+
+    def contains(self, value: Any) -> bool:
+        if self.kind == "choice":
+            return value in self.values
+        if self.kind == "int" and (isinstance(value, bool) or int(value) != value):
+            return False
+        assert self.low is not None and self.high is not None
+        return self.low <= float(value) <= self.high
+
+    def to_hyperopt(self) -> Any:
+        from gsos.search._hyperopt import hyperopt
+
+        hp = hyperopt().hp
+
+        if self.kind == "choice":
+            return hp.choice(self.name, list(self.values))
+        assert self.low is not None and self.high is not None
+        if self.kind == "loguniform":
+            return hp.loguniform(self.name, math.log(self.low), math.log(self.high))
+        if self.kind == "uniform":
+            return hp.uniform(self.name, self.low, self.high)
+        return hp.uniformint(self.name, int(self.low), int(self.high))
+
+    def cast(self, value: Any) -> Value:
+        """Plain Python type for a value of this parameter (numpy scalars become int/float)."""
+        if self.kind == "choice":
+            for v in self.values:  # return the config's own object, not a numpy copy
+                if v == value or str(v) == str(value):
+                    return v
+            raise ValueError(f"{self.name}: {value!r} is not one of {list(self.values)}")
+        if self.kind == "int":
+            return int(round(float(value)))
+        return float(value)
+
+
+class SearchSpace:
+    """An ordered set of :class:`Param`; the order is the config's."""
+
+    def __init__(self, params: Iterable[Param]):
+        self.params: dict[str, Param] = {p.name: p for p in params}
+
+    @classmethod
+    def from_config(cls, spec: Mapping[str, Mapping[str, Any]]) -> SearchSpace:
+        params = []
+        for name, entry in spec.items():
+            kind = entry["type"]
+            if kind not in KINDS:
+                raise ValueError(f"search_space.{name}.type: {kind!r} is not one of {KINDS}")
+            if kind == "choice":
+                p = Param(name, kind, entry["default"], values=tuple(entry["values"]))
+            else:
+                low, high = float(entry["low"]), float(entry["high"])
+                if not low < high:
+                    raise ValueError(
+                        f"search_space.{name}: low ({low}) must be below high ({high})"
+                    )
+                if kind == "loguniform" and low <= 0:
+                    raise ValueError(f"search_space.{name}: a loguniform range needs low > 0")
+                p = Param(name, kind, entry["default"], low=low, high=high)
+            if not p.contains(p.default):
+                raise ValueError(
+                    f"search_space.{name}.default: {p.default!r} lies outside the space "
+                    f"({list(p.values) if p.kind == 'choice' else [p.low, p.high]})"
+                )
+            params.append(p)
+        return cls(params)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.params)
+
+    def defaults(self) -> dict[str, Value]:
+        return {n: p.cast(p.default) for n, p in self.params.items()}
+
+    def hyperopt_space(self, names: Iterable[str] | None = None) -> dict[str, Any]:
+        """A hyperopt space over ``names`` only (all parameters when None)."""
+        names = self.names if names is None else list(names)
+        unknown = [n for n in names if n not in self.params]
+        if unknown:
+            raise KeyError(f"unknown hyperparameters {unknown}; the space has {self.names}")
+        return {n: self.params[n].to_hyperopt() for n in names}
+
+    def decode(self, space: Mapping[str, Any], hp_vals: Mapping[str, Any]) -> dict[str, Value]:
+        """hyperopt's raw assignment (choice indices, numpy scalars) -> plain typed values.
+
+        Our spaces are flat (one hp node per parameter), so this is a direct lookup; it gives
+        what ``hyperopt.space_eval`` gives (a test pins that) without re-walking the pyll
+        graph on every iteration, which cost about 1.3 ms of a 10 ms TPE step.
+        """
+        out = {}
+        for name in space:
+            p, raw = self.params[name], _scalar(hp_vals[name])
+            out[name] = p.values[int(raw)] if p.kind == "choice" else p.cast(raw)
+        return out
+
+    def decode_with_space_eval(
+        self, space: Mapping[str, Any], hp_vals: Mapping[str, Any]
+    ) -> dict[str, Value]:
+        """The reference decoding through hyperopt itself (for tests)."""
+        from gsos.search._hyperopt import hyperopt
+
+        space_eval = hyperopt().space_eval
+
+        raw = space_eval(dict(space), {k: _scalar(v) for k, v in hp_vals.items()})
+        return {k: self.params[k].cast(v) for k, v in raw.items()}
+
+    def corners(self) -> list[dict[str, Value]]:
+        """Every combination of the extremes of each parameter (choices: every value)."""
+        axes: list[list[tuple[str, Value]]] = []
+        for n, p in self.params.items():
+            if p.kind == "choice":
+                axes.append([(n, v) for v in p.values])
+            else:
+                assert p.low is not None and p.high is not None
+                axes.append([(n, p.cast(p.low)), (n, p.cast(p.high))])
+        combos: list[dict[str, Value]] = [{}]
+        for axis in axes:
+            combos = [{**c, k: v} for c in combos for k, v in axis]
+        return combos
+
+
+def _scalar(v: Any) -> Any:
+    """hyperopt stores each value as a one-element list in ``misc['vals']``."""
+    if isinstance(v, list | tuple):
+        if len(v) != 1:
+            raise ValueError(f"expected one value, got {v!r}")
+        v = v[0]
+    return v.item() if hasattr(v, "item") else v
