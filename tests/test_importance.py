@@ -143,3 +143,64 @@ def test_bootstrap_refits_in_parallel_give_the_same_estimate(paper_space):
     one = estimate(records, paper_space, "fanova", bootstrap=3, workers=1)
     two = estimate(records, paper_space, "fanova", bootstrap=3, workers=2)
     assert one == two and one["ci_low"] != one["ci_high"]
+
+
+def children_of(pid: int) -> set[int]:
+    """The live processes whose parent is ``pid`` (read from /proc)."""
+    import os
+
+    out = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()  # noqa: SIM115 - one read
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.add(int(entry))
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_killing_a_measure_job_kills_its_bootstrap_workers(tmp_path, paper_space, paper_config):
+    """SIGKILL the `measure` command mid-bootstrap: its worker processes go with it."""
+    import contextlib
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pilots = tmp_path / "pilot.jsonl"
+    with open(pilots, "w") as f:
+        for r in planted_records(paper_space, 300):
+            f.write(json.dumps({**r, "sample_epochs": 10, "elapsed_seconds": 1.0}) + "\n")
+    settings = {k: paper_config[k] for k in ("search_space", "pilot", "hpo")}
+    settings["measured_groups"] = {**paper_config["measured_groups"], "bootstrap": 40}
+    command = [sys.executable, "-m", "gsos", "measure", "--dataset", "d", "--workers", "2"]
+    command += ["--settings", json.dumps(settings), "--pilots", str(pilots)]
+    proc = subprocess.Popen([*command, "--out", str(tmp_path / "g.json")])
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers := children_of(proc.pid)) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, "no workers started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while any(alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [w for w in workers if alive(w)], "bootstrap workers outlived their job"
+    finally:
+        for w in children_of(proc.pid) | workers:
+            with contextlib.suppress(OSError):
+                os.kill(w, signal.SIGKILL)
+

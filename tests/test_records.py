@@ -82,3 +82,17 @@ def test_a_short_write_fails_loudly_and_leaves_the_file_resumable(tmp_path):
     assert out["outcome"].startswith("could not record iteration 4"), out["outcome"]
     assert out["after_fail"] == out["size"]  # the partial line was cut off again
     assert out["iterations"] == [1, 2, 3, 4]
+
+
+def test_publishing_again_leaves_no_temporary_link_behind(tmp_path):
+    """A rerun publishes a journal whose output already is its hard link: a rename onto the
+    same file does nothing, which once left `.records.jsonl.publish` in the run folder."""
+    from gsos.search.records import RecordWriter, journal_path, publish
+
+    records = tmp_path / "records.jsonl"
+    journal = journal_path(records)
+    RecordWriter(journal).append({"iteration": 1})
+    publish(journal, records)
+    publish(journal, records)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["records.journal.jsonl", "records.jsonl"]
+    assert records.samefile(journal)

@@ -1,5 +1,6 @@
 """Real Snakemake runs of their own: bad input, kills, a changed folder, a failing job."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -81,6 +82,55 @@ def test_killed_workflow_resumes_with_rerun_incomplete(tmp_path, default_config)
     assert "resuming after iteration" in log
     records = read_records(tmp_path / target)
     assert [r["iteration"] for r in records] == list(range(1, 17))
+
+
+def test_an_orphaned_job_and_its_rerun_never_write_one_journal_together(tmp_path, default_config):
+    """The README's recovery after killing only Snakemake: its HPO job runs on as an orphan;
+    `--unlock` then `--rerun-incomplete` starts a second job for the same run. The second one
+    must wait for the orphan (saying which process it waits for), then resume from its
+    records: exactly one record per iteration, none trained twice."""
+    import signal
+    import time
+
+    cfg = tiny_config(default_config)
+    cfg["hpo"]["iterations"] = n = 250  # about 12 s: the orphan outlives the rerun's start
+    cfg["run"]["strategies"] = ["random"]
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    target = "results/c/runs/digits/random/seed0/records.jsonl"
+    journal = tmp_path / target.replace("records.jsonl", "records.journal.jsonl")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
+    command += ["--configfile", "c.yaml", "--cores", "1", target]
+    proc = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while len(read_records(journal)) < 3:
+            assert proc.poll() is None and time.monotonic() < deadline, "HPO never got going"
+            time.sleep(0.05)
+        proc.kill()  # Snakemake alone: its job keeps running, an orphan
+        proc.wait()
+        assert snakemake("--configfile", "c.yaml", "--unlock", cwd=tmp_path).returncode == 0
+        rerun = snakemake(
+            "--configfile", "c.yaml", "--cores", "1", "--rerun-incomplete", target, cwd=tmp_path
+        )
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the orphan, if the test failed early
+    records = read_records(tmp_path / target)
+    assert [r["iteration"] for r in records] == list(range(1, n + 1))
+    assert len(read_records(journal)) == n  # the journal too: nothing appended twice
+    log = (tmp_path / "logs/c/hpo/digits/random/seed0.log").read_text()
+    assert f"resuming after iteration {n}" in log  # the rerun trained nothing
+    out = rerun.stdout + rerun.stderr
+    assert "is still writing" in out and "pid " in out, out[-3000:]  # the waiting is said
 
 
 def test_cuda_without_a_gpu_stops_before_any_job(tmp_path, default_config):

@@ -12,6 +12,7 @@ categorical ones differ by 0 or 1.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -157,6 +158,20 @@ def observed(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 NEIGHBOUR_BASED = frozenset({"n_rrelieff"})
 
 
+def die_with_parent(parent: int) -> None:
+    """In a worker process: be killed when the process that started it dies (Linux
+    ``PR_SET_PDEATHSIG``), so killing a job never leaves its workers running; elsewhere, and
+    if the parent is already gone, exit at once."""
+    import contextlib
+    import ctypes
+    import signal
+
+    with contextlib.suppress(AttributeError, OSError):  # not Linux: as before
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def estimate(
     records: Sequence[Mapping[str, Any]],
     space: SearchSpace,
@@ -191,7 +206,9 @@ def estimate(
     if workers > 1 and len(jobs) > 1:  # refits are independent: one process each
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
+        with ProcessPoolExecutor(
+            min(workers, len(jobs)), initializer=die_with_parent, initargs=(os.getpid(),)
+        ) as pool:
             draws = list(pool.map(_weights_of_job, jobs))
     else:
         draws = [_weights_of_job(job) for job in jobs]

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +105,12 @@ def publish(journal: Path, records: Path) -> None:
     renamed into place. Keeping the journal is what makes a kill at any moment harmless:
     Snakemake deletes the outputs of a job that did not exit cleanly, even one killed after
     this rename, and the rerun then finds every iteration in the journal and trains nothing.
+    When the output already is that link there is nothing to do (a rename of a file onto a
+    hard link of itself does nothing, and would leave the temporary name behind).
     """
+    journal, records = Path(journal), Path(records)
+    if records.exists() and os.path.samefile(journal, records):
+        return
     tmp = records.with_name(f".{records.name}.publish")
     tmp.unlink(missing_ok=True)
     try:
@@ -113,6 +120,72 @@ def publish(journal: Path, records: Path) -> None:
 
         shutil.copyfile(journal, tmp)
     os.replace(tmp, records)
+    tmp.unlink(missing_ok=True)  # still there only if records was already that very file
+
+
+def lock_path(journal: Path) -> Path:
+    return Path(journal).with_name(Path(journal).name + ".lock")
+
+
+class RunLock:
+    """One writer per run: an exclusive ``flock`` on ``<journal>.lock`` for the writer's life.
+
+    The operating system drops the lock when the process dies, however it dies, so a lock is
+    never stale. A second writer (an orphaned job still running after Snakemake itself was
+    killed, then ``--rerun-incomplete``) finds the lock held, says which process holds it and
+    waits for it to finish; then it replays what the first one wrote and appends nothing the
+    first one did. The lock file stays (removing it would race with a waiting writer); it
+    names the last holder: pid, host and start time.
+    """
+
+    def __init__(
+        self, journal: Path, say: Callable[[str], None] | None = None, every: float = 30.0
+    ):
+        self.path = lock_path(journal)
+        self.say = say or (lambda _: None)
+        self.every = every
+        self.fd: int | None = None
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text().strip() or "an unknown process"
+        except OSError:
+            return "an unknown process"
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.say(
+                f"{self.holder()} is still writing {self.path.parent}; waiting for it to "
+                "finish (one writer per run), then resuming from its records. Stop it to "
+                "take over now."
+            )
+            last = time.monotonic()
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    time.sleep(0.5)
+                    if time.monotonic() - last >= self.every:
+                        last = time.monotonic()
+                        self.say(f"still waiting for {self.holder()}")
+            self.say(f"{self.path.parent}: the other writer finished; resuming from its records")
+        me = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (me + "\n").encode(), 0)
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor releases the lock
+            self.fd = None
 
 
 def read_records(path: Path, repair: bool = False) -> list[dict[str, Any]]:

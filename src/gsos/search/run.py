@@ -26,7 +26,7 @@ from gsos.search.groups import Group, load_groups
 from gsos.search.metrics import run_metrics
 from gsos.search.optimizers.base import Evaluation
 from gsos.search.optimizers.build import build_optimizer, run_budget
-from gsos.search.records import journal_path, publish
+from gsos.search.records import RunLock, journal_path, publish
 from gsos.search.runner import Evaluate, Progress, Runner
 from gsos.search.space import SearchSpace
 from gsos.training.gpus import bind_gpu, gpu_lock_dir
@@ -130,66 +130,73 @@ def run_hpo(
     a person watches (every ``progress_seconds``, and at the end).
     """
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
-    torch.set_num_threads(max(1, threads))
-    slot = bind_gpu(str(settings.get("device", "auto")), jobs_per_gpu, gpu_lock_dir())
-    if slot is not None:
-        log(f"bound to GPU {slot.gpu} (slot {slot.slot})")
-    device = resolve_device(str(settings.get("device", "auto")))  # fails fast, before the data
-    space = SearchSpace.from_config(settings["search_space"])
-    manifest = json.loads(Path(manifest_path).read_text())
-    budget = run_budget(strategy, settings, cost_epochs)
-    key = run_key(
-        {
-            **settings,
+    label = f"{dataset}/{strategy}/seed{seed}"
+    say = console or log
+    # one writer per run: a second one (an orphaned job) waits here, before it reads anything
+    with RunLock(journal_path(Path(records_path)), say=lambda m: say(f"[{label}] {m}")):
+        torch.set_num_threads(max(1, threads))
+        slot = bind_gpu(str(settings.get("device", "auto")), jobs_per_gpu, gpu_lock_dir())
+        if slot is not None:
+            log(f"bound to GPU {slot.gpu} (slot {slot.slot})")
+        device = resolve_device(str(settings.get("device", "auto")))  # fails fast, before the data
+        space = SearchSpace.from_config(settings["search_space"])
+        manifest = json.loads(Path(manifest_path).read_text())
+        budget = run_budget(strategy, settings, cost_epochs)
+        key = run_key(
+            {
+                **settings,
+                "dataset": dataset,
+                "strategy": strategy,
+                "seed": seed,
+                "budget": budget.__dict__,
+                "shares": shares,
+                "patience": patience,
+            },
+            groups,
+            manifest,
+        )
+        data = load_prepared(Path(data_path), device, n_classes=int(manifest["n_classes"]))
+        n_train = len(data.y["train"])
+        optimizer = build_optimizer(
+            strategy, space, seed, settings, budget, groups, shares, patience
+        )
+        warm_up()
+        runner = Runner(
+            optimizer,
+            make_evaluator(
+                data,
+                TrainSettings.from_config(settings),
+                bool(settings.get("training", {}).get("learning_curves", True)),
+            ),
+            Path(records_path),
+            seed=seed,
+            n_train=n_train,
+            base_record={
+                "dataset": dataset,
+                "strategy": strategy,
+                "run_key": key,
+                "device": str(device),
+            },
+            max_failure_fraction=float(
+                settings.get("training", {}).get("max_failure_fraction", 0.5)
+            ),
+            log=lambda m: log(f"[{label}] {m}"),
+            progress=Progress(label, budget, console, progress_seconds) if console else None,
+        )
+        records = runner.run()
+        summary = {
             "dataset": dataset,
             "strategy": strategy,
             "seed": seed,
-            "budget": budget.__dict__,
-            "shares": shares,
-            "patience": patience,
-        },
-        groups,
-        manifest,
-    )
-    data = load_prepared(Path(data_path), device, n_classes=int(manifest["n_classes"]))
-    n_train = len(data.y["train"])
-    optimizer = build_optimizer(strategy, space, seed, settings, budget, groups, shares, patience)
-    warm_up()
-    label = f"{dataset}/{strategy}/seed{seed}"
-    runner = Runner(
-        optimizer,
-        make_evaluator(
-            data,
-            TrainSettings.from_config(settings),
-            bool(settings.get("training", {}).get("learning_curves", True)),
-        ),
-        Path(records_path),
-        seed=seed,
-        n_train=n_train,
-        base_record={
-            "dataset": dataset,
-            "strategy": strategy,
-            "run_key": key,
             "device": str(device),
-        },
-        max_failure_fraction=float(settings.get("training", {}).get("max_failure_fraction", 0.5)),
-        log=lambda m: log(f"[{label}] {m}"),
-        progress=Progress(label, budget, console, progress_seconds) if console else None,
-    )
-    records = runner.run()
-    summary = {
-        "dataset": dataset,
-        "strategy": strategy,
-        "seed": seed,
-        "device": str(device),
-        "budget": {"evaluations": budget.evaluations, "cost_epochs": budget.cost},
-        "n_train": n_train,
-        "groups": [g.__dict__ for g in groups],
-        **run_metrics(records),
-    }
-    atomic_write_text(Path(summary_path), json.dumps(summary, indent=2, default=str) + "\n")
-    publish(journal_path(Path(records_path)), Path(records_path))
-    return summary
+            "budget": {"evaluations": budget.evaluations, "cost_epochs": budget.cost},
+            "n_train": n_train,
+            "groups": [g.__dict__ for g in groups],
+            **run_metrics(records),
+        }
+        atomic_write_text(Path(summary_path), json.dumps(summary, indent=2, default=str) + "\n")
+        publish(journal_path(Path(records_path)), Path(records_path))
+        return summary
 
 
 def cost_budget(match_summary: Path | None, cost_epochs: float | None) -> float | None:
