@@ -209,3 +209,75 @@ def test_pilot_and_measured_groups_problems(default_config):
     assert "pilot.strategy: 'gsos_measured' is not one of" in msg
     assert "rule.sizes: [3, 3] add up to 6, but the search space has 10" in msg
     assert "leave_one_out measures each dataset's groups on the others" in msg
+
+
+def refused(tmp_path, text: str) -> str:
+    """The message a user's file ``text`` (over the defaults) is refused with."""
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_config(DEFAULTS, [mine], None, SCHEMA)
+    return str(e.value)
+
+
+def test_null_removes_a_hyperparameter_as_documented(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        "search_space: {batch_size: null}\n"
+        "gsos:\n  groups:\n"
+        "    - {name: G1, params: [num_conv_layers, lr, dropout_rate], share: 4}\n"
+        "    - {name: G2, params: [optimizer, epoch], share: 3}\n"
+        "    - {name: G3, params: [stride, padding, kernel, num_fc_units], share: 3}\n"
+    )
+    cfg = load_config(DEFAULTS, [mine], None, SCHEMA)
+    assert "batch_size" not in cfg["search_space"] and len(cfg["search_space"]) == 9
+    # a null over a value still sets it null (gsos.continuous_inner: null means 'not set')
+    mine.write_text("gsos: {continuous_inner: null}\n")
+    assert load_config(DEFAULTS, [mine], None, SCHEMA)["gsos"]["continuous_inner"] is None
+
+
+def test_dropping_a_hyperparameter_still_grouped_names_the_groups(tmp_path):
+    msg = refused(tmp_path, "search_space: {batch_size: null}\n")
+    assert "batch_size" in msg and "gsos.groups" in msg
+
+
+def test_an_empty_mapping_in_a_users_file_is_refused(tmp_path):
+    msg = refused(tmp_path, "search_space: {}\n")
+    assert "search_space: an empty mapping" in msg and "mine.yaml" in msg
+
+
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path):
+    msg = refused(tmp_path, "hpo: {iterations: 50}\ntpe: {gamma: 0.3}\nhpo: {iterations: 20}\n")
+    assert "mine.yaml:3:1" in msg and "duplicate key 'hpo' (first at line 1)" in msg
+
+
+def test_shares_of_the_wrong_length_are_refused(tmp_path):
+    msg = refused(tmp_path, "measured_groups: {shares: [4, 3]}\n")
+    assert "measured_groups.shares: 2 share(s)" in msg and "3 group(s)" in msg
+    assert "mine.yaml" in msg
+
+
+def test_a_value_set_in_the_users_file_is_blamed_on_that_file(tmp_path):
+    msg = refused(tmp_path, "hpo: {iterations: 2}\n")
+    assert "hpo.iterations: 2 iterations cannot give each of 3 groups one" in msg
+    assert "hpo.iterations set in" in msg and "mine.yaml" in msg.split("hpo.iterations set in")[1]
+    assert msg.count("cannot give each") == 1  # once
+
+
+def test_a_dropped_hyperparameter_trains_at_its_default(tmp_path, default_config):
+    """search_space: {batch_size: null}: not searched, every trial at batch size 32."""
+    from gsos.search.optimizers.base import Budget, View
+    from gsos.search.optimizers.hyperopt_search import make_random
+    from gsos.search.space import SearchSpace
+
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("search_space: {batch_size: null}\n")
+    cfg = load_config(DEFAULTS, [mine], {"gsos": {"groups": [
+        {"name": "G1", "params": [n for n in default_config["search_space"] if n != "batch_size"],
+         "share": 1}]}}, SCHEMA)  # fmt: skip
+    assert cfg["fixed"] == {"batch_size": 32}
+    space = SearchSpace.from_config(cfg["search_space"], cfg["fixed"])
+    assert "batch_size" not in space.names
+    opt = make_random(View.of(space), 0, Budget(evaluations=3), cfg)
+    params = [opt.ask().params for _ in range(3)]
+    assert all(p["batch_size"] == 32 for p in params) and len({p["lr"] for p in params}) == 3

@@ -1,10 +1,14 @@
 """A researcher's own folder of class subfolders, messy as real ones are."""
 
 import json
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 from PIL import Image
 
 from gsos.data.prepare import prepare_dataset
@@ -277,3 +281,114 @@ def test_paper_comparison_counts_image_files_not_other_files(tmp_path):
     # notes.txt or Thumbs.db
     assert pc["n_images"] == {"paper": 21, "prepared": 21, "difference": 0}
     assert pc["n_usable_images"] == 18
+
+
+def test_a_linked_folder_inside_a_class_is_read_once_and_a_loop_is_listed(tmp_path):
+    """A symlinked subfolder of a class is data (it used to be dropped without a word); a
+    link back up the tree is listed as not followed, not read forever."""
+    import os
+
+    root = messy_folder(tmp_path / "pets", per_class=4)
+    for i in range(3):
+        write_image(tmp_path / "more_owls" / f"{i}.png", "RGB", (16, 16), seed=100 + i)
+    os.symlink(tmp_path / "more_owls", root / "owl" / "linked")
+    os.symlink(root, root / "cat" / "loop")
+    _, manifest = prepare_dataset("pets", cfg(root))
+    owls = sum(manifest["counts"][split]["owl"] for split in ("train", "val", "test"))
+    assert owls == 4 + 3  # its own four readable images and the three behind the link
+    links = {s["file"]: s["detail"] for s in manifest["skipped"]["files"]
+             if s["reason"] == "folder link not followed"}  # fmt: skip
+    assert list(links) == ["cat/loop"] and "loop" in links["cat/loop"]
+
+
+def test_a_class_folder_that_links_to_another_class_is_refused_by_name(tmp_path):
+    import os
+
+    root = messy_folder(tmp_path / "pets", per_class=4)
+    os.symlink(root / "dog", root / "dog_copy")
+    with pytest.raises(DataError, match="dog_copy: this class folder is a link to the class"):
+        prepare_dataset("pets", cfg(root))
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    """A photo stored sideways with an EXIF 'rotate 90' tag trains as it is seen."""
+    from gsos.data.images import decode_image
+
+    rng = np.random.default_rng(0)
+    stored = Image.fromarray(rng.integers(0, 255, (12, 20, 3), dtype=np.uint8))  # 20 wide
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 clockwise to view
+    stored.save(tmp_path / "tagged.png", exif=exif)
+    stored.transpose(Image.Transpose.ROTATE_270).save(tmp_path / "upright.png")
+    tagged, _, size, _ = decode_image(tmp_path / "tagged.png", 16, 3)
+    upright, _, _, _ = decode_image(tmp_path / "upright.png", 16, 3)
+    assert size == "12x20" and np.array_equal(tagged, upright)
+
+
+def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path):
+    """A PNG header claiming 20000x20000 pixels (its data cut short): refused for its size,
+    by name, before a decode could fail or take gigabytes; the limit is a setting."""
+    import struct
+    import zlib
+
+    root = messy_folder(tmp_path / "pets", per_class=4)
+    png = bytearray((root / "cat" / "1.png").read_bytes())
+    ihdr = bytearray(png[12:29])  # b"IHDR" + 13 bytes
+    ihdr[4:12] = struct.pack(">II", 20000, 20000)
+    png[12:29] = ihdr
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
+    (root / "cat" / "huge.png").write_bytes(bytes(png))
+    _, manifest = prepare_dataset("pets", cfg(root))
+    huge = [s for s in manifest["skipped"]["files"] if s["file"] == "cat/huge.png"]
+    assert huge and huge[0]["reason"] == "over the pixel limit", huge
+    assert "400,000,000 pixels > datasets.<name>.max_pixels 100,000,000" in huge[0]["detail"]
+    root6 = messy_folder(tmp_path / "more", per_class=6)
+    _, small_limit = prepare_dataset("more", cfg(root6, max_pixels=1300))
+    reasons = {s["file"]: s["reason"] for s in small_limit["skipped"]["files"]}
+    assert reasons["cat/5.png"] == "over the pixel limit"  # 55x30 > 1300
+    assert "cat/1.png" not in reasons  # 27x30
+
+
+def run_as_unprivileged(code: str) -> subprocess.CompletedProcess:
+    """Python ``code`` as a user that file permissions apply to (root reads everything)."""
+    import os
+    import sys
+
+    command = [sys.executable, "-c", code]
+    if os.geteuid() == 0:
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_an_unreadable_class_folder_is_named_not_counted_as_empty(tmp_path):
+    import os
+    import tempfile
+
+    base = Path(tempfile.mkdtemp())  # outside root's private pytest folder
+    try:
+        os.chmod(base, 0o755)
+        root = messy_folder(base / "pets", per_class=4)
+        for p in [base, *base.rglob("*")]:
+            os.chmod(p, 0o755 if p.is_dir() else 0o644)
+        os.chmod(root / "dog", 0o000)
+        run = run_as_unprivileged(
+            f"from gsos.data.prepare import prepare_dataset\nprepare_dataset('pets', {cfg(root)!r})"
+        )
+        assert run.returncode != 0
+        assert f"{root / 'dog'}: cannot read this folder (Permission denied)" in run.stderr, (
+            run.stderr[-2000:]
+        )
+        assert "0 file(s)" not in run.stderr
+    finally:
+        os.chmod(root / "dog", 0o755)
+        shutil.rmtree(base)
+
+
+def test_a_split_that_cannot_be_made_names_the_class_folder(tmp_path):
+    root = messy_folder(tmp_path / "pets", per_class=4)
+    for f in (root / "owl").iterdir():
+        if f.name != "0.jpg":
+            f.unlink()
+    with pytest.raises(DataError, match="class 'owl' has 1 image"):
+        prepare_dataset("pets", cfg(root))

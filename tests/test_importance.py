@@ -203,4 +203,3 @@ def test_killing_a_measure_job_kills_its_bootstrap_workers(tmp_path, paper_space
         for w in children_of(proc.pid) | workers:
             with contextlib.suppress(OSError):
                 os.kill(w, signal.SIGKILL)
-

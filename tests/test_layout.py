@@ -13,7 +13,7 @@ PACKAGE = ROOT / "src" / "gsos"
 # The stages in the order data flow; a module may import its own stage, the top-level modules
 # and the stages before its own.
 STAGES = ["data", "training", "search", "reports"]
-TOP = {"atomic", "config", "errors", "progress", "cli", "__init__", "__main__"}
+TOP = {"atomic", "config", "errors", "progress", "cli", "launch", "__init__", "__main__"}
 # the top-level modules that are infrastructure every stage may use (the rest sit above stages)
 BASE = {"atomic", "errors", "progress"}
 

@@ -84,6 +84,22 @@ def test_killed_workflow_resumes_with_rerun_incomplete(tmp_path, default_config)
     assert [r["iteration"] for r in records] == list(range(1, 17))
 
 
+def hpo_jobs_in_session(session: int) -> list[int]:
+    """The `gsos ... hpo` processes of a session (Snakemake's jobs, alive after it)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(stat[3]) == session and b"gsos" in cmd and b"hpo" in cmd and stat[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
 def test_an_orphaned_job_and_its_rerun_never_write_one_journal_together(tmp_path, default_config):
     """The README's recovery after killing only Snakemake: its HPO job runs on as an orphan;
     `--unlock` then `--rerun-incomplete` starts a second job for the same run. The second one
@@ -93,16 +109,16 @@ def test_an_orphaned_job_and_its_rerun_never_write_one_journal_together(tmp_path
     import time
 
     cfg = tiny_config(default_config)
-    cfg["hpo"]["iterations"] = n = 250  # about 12 s: the orphan outlives the rerun's start
+    cfg["hpo"]["iterations"] = n = 100
     cfg["run"]["strategies"] = ["random"]
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     target = "results/c/runs/digits/random/seed0/records.jsonl"
     journal = tmp_path / target.replace("records.jsonl", "records.journal.jsonl")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
-    command += ["--configfile", "c.yaml", "--cores", "1", target]
+    base = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
+    base += ["--configfile", "c.yaml", "--cores", "1"]
     proc = subprocess.Popen(
-        command,
+        [*base, target],
         cwd=tmp_path,
         env=env,
         start_new_session=True,
@@ -116,21 +132,33 @@ def test_an_orphaned_job_and_its_rerun_never_write_one_journal_together(tmp_path
             time.sleep(0.05)
         proc.kill()  # Snakemake alone: its job keeps running, an orphan
         proc.wait()
+        (orphan,) = hpo_jobs_in_session(proc.pid)
+        os.kill(orphan, signal.SIGSTOP)  # held until the rerun's job is there: no race
         assert snakemake("--configfile", "c.yaml", "--unlock", cwd=tmp_path).returncode == 0
-        rerun = snakemake(
-            "--configfile", "c.yaml", "--cores", "1", "--rerun-incomplete", target, cwd=tmp_path
+        rerun = subprocess.Popen(
+            [*base, "--rerun-incomplete", target],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
-        assert rerun.returncode == 0, rerun.stderr[-3000:]
+        log = tmp_path / "logs/c/hpo/digits/random/seed0.log"
+        deadline = time.monotonic() + 120
+        while "is still writing" not in (log.read_text() if log.exists() else ""):
+            assert rerun.poll() is None and time.monotonic() < deadline, "the rerun never waited"
+            time.sleep(0.1)
+        os.kill(orphan, signal.SIGCONT)
+        out, _ = rerun.communicate(timeout=300)
+        assert rerun.returncode == 0, out[-3000:]
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # the orphan, if the test failed early
     records = read_records(tmp_path / target)
     assert [r["iteration"] for r in records] == list(range(1, n + 1))
     assert len(read_records(journal)) == n  # the journal too: nothing appended twice
-    log = (tmp_path / "logs/c/hpo/digits/random/seed0.log").read_text()
-    assert f"resuming after iteration {n}" in log  # the rerun trained nothing
-    out = rerun.stdout + rerun.stderr
-    assert "is still writing" in out and "pid " in out, out[-3000:]  # the waiting is said
+    assert f"resuming after iteration {n}" in log.read_text()  # the rerun trained nothing
+    assert f"pid {orphan} on " in out and "is still writing" in out, out[-3000:]  # said
 
 
 def test_cuda_without_a_gpu_stops_before_any_job(tmp_path, default_config):
@@ -145,17 +173,49 @@ def test_cuda_without_a_gpu_stops_before_any_job(tmp_path, default_config):
 
 
 def test_a_failing_jobs_own_error_line_reaches_the_console(tmp_path, default_config):
+    """A folder that passes the planning checks (enough files) but whose images of one class
+    are all broken: the preparation job fails, and its own line reaches the console."""
+    from test_images import messy_folder
+
+    root = messy_folder(tmp_path / "pets", per_class=4)
+    for f in (root / "owl").iterdir():
+        f.write_bytes(b"not an image")
     cfg = tiny_config(default_config)
-    (tmp_path / "empty").mkdir()
-    cfg["datasets"]["mine"] = {
-        "source": {"kind": "folder", "path": str(tmp_path / "empty")},
-        "image_size": 8,
-    }
+    cfg["datasets"]["mine"] = {"source": {"kind": "folder", "path": str(root)}, "image_size": 8}
     cfg["run"]["datasets"] = ["mine"]
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     run = snakemake("--configfile", "c.yaml", "--cores", "1", cwd=tmp_path)
     assert run.returncode != 0
-    assert f"{tmp_path / 'empty'}: no class subfolders found" in run.stdout + run.stderr
+    assert f"{root / 'owl'}: class 'owl' has no usable images" in run.stdout + run.stderr
+
+
+def test_what_can_be_checked_before_a_job_is_checked_when_the_run_is_planned(
+    tmp_path, default_config
+):
+    """A missing image folder, a split that leaves nothing to train on and an output folder
+    that cannot be made: all said at once, each once, naming the key and the file, before
+    any job (the Table 5 timing job used to run first, 30 s and more)."""
+    cfg = tiny_config(default_config)
+    cfg["datasets"]["mine"] = {
+        "source": {"kind": "folder", "path": str(tmp_path / "nowhere")},
+        "image_size": 8,
+        "split": {"validation": 0.6, "test": 0.5},
+    }
+    cfg["run"]["datasets"] = ["mine"]
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    (tmp_path / "results").write_text("a file where the results folder would go")
+    run = snakemake("--configfile", "c.yaml", "--cores", "1", cwd=tmp_path)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0
+    expected = [
+        f"datasets.mine.source.path: {tmp_path / 'nowhere'}: no such folder",
+        "datasets.mine.split: validation 0.6 + test 0.5 = 1.1 leaves no images to train on",
+        "experiment: outputs go to results/c: results is a file",
+    ]
+    for line in expected:
+        assert out.count(line) == 1, (line, out[-3000:])
+    assert "[set in" in out and "c.yaml" in out and "Traceback" not in out
+    assert not (tmp_path / "logs").exists() and not (tmp_path / "reports").exists()
 
 
 def test_editing_a_folder_dataset_prepares_it_again(tmp_path, default_config):

@@ -11,7 +11,8 @@ The package follows the pipeline's stages, in the order data flow through them:
 - :mod:`gsos.reports`: what people read (the paper's tables and figures, every strategy
   compared, statistics, Table 5, run status).
 
-Beside them: :mod:`gsos.cli` (the commands the workflow runs), :mod:`gsos.config` (layers,
+Beside them: :mod:`gsos.cli` (the commands the workflow runs), :mod:`gsos.launch` (``gsos run``:
+the workflow checked first, then its report), :mod:`gsos.config` (layers,
 schema, checks), :mod:`gsos.errors`, :mod:`gsos.atomic` (whole-or-nothing writes) and
 :mod:`gsos.progress` (console progress). Every arrow points down that list: ``data`` imports
 nothing of the others, ``reports`` may import everything.

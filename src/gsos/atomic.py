@@ -83,3 +83,22 @@ def atomic_write_bytes(path: Path, write: Callable[[BinaryIO], object]) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, lambda f: f.write(text.encode()))
+
+
+def writable_problem(folder: Path) -> str | None:
+    """Why outputs could not be written under ``folder``, or None: found by writing a file
+    there (or in its nearest existing parent) and removing it, so it holds for root and
+    read-only mounts too. Nothing is created when the folder does not exist yet."""
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{folder}: {probe} is a file, so the folder cannot be made there"
+    try:
+        fd, name = tempfile.mkstemp(dir=probe, prefix=".gsos-write-check-")
+    except OSError as e:
+        return f"{folder}: cannot write in {probe} ({e.strerror})"
+    os.close(fd)
+    os.unlink(name)
+    return None

@@ -100,10 +100,16 @@ def cmd_strategies(a: argparse.Namespace) -> None:
     write_strategies(a.records, a.measured or [], a.outdir)
 
 
+def cmd_run(snakemake_args: list[str]) -> None:
+    from gsos.launch import run
+
+    raise SystemExit(run(snakemake_args, say=lambda m: print(m, file=sys.stderr)))
+
+
 def cmd_check_config(a: argparse.Namespace) -> None:
     from gsos.config import load_layers
 
-    cfg = load_layers(a.files)
+    cfg = load_layers(a.files, check_files=True)
     print(
         f"config ok: experiment {cfg['experiment']!r}, datasets {cfg['run']['datasets']}, "
         f"strategies {cfg['run']['strategies']}, seeds {cfg['run']['seeds']}"
@@ -216,6 +222,13 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_strategies)
 
     s = sub.add_parser(
+        "run",
+        help="check the config, run the workflow (snakemake's arguments), then its report",
+        description="Takes snakemake's arguments, e.g. gsos run --cores all --configfile mine.yaml",
+    )
+    s.add_argument("snakemake_args", nargs="*", help="passed to snakemake unchanged")
+
+    s = sub.add_parser(
         "check-config", help="layer and validate config files as the workflow does; all problems"
     )
     s.add_argument("files", type=Path, nargs="*", help="config files over the defaults, in order")
@@ -300,6 +313,9 @@ def _user_error(e: BaseException) -> str | None:
 
 def main(argv: list[str] | None = None) -> None:
     global CONSOLE
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["run"]:  # everything after it is snakemake's, options included
+        cmd_run(argv[1:])
     args = parser().parse_args(argv)
     if args.log is None:
         try:

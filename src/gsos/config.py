@@ -27,7 +27,7 @@ import jsonschema
 import yaml
 
 from gsos.search.groups import check_partition, group_iterations
-from gsos.search.space import SearchSpace
+from gsos.search.space import MODEL_HYPERPARAMETERS, SearchSpace
 
 CLI = "--config"
 
@@ -95,15 +95,36 @@ class Layer:
     values: dict[str, Any]
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the
+    last one silently, so a second ``hpo:`` block would hide the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first at line {seen[key]}); YAML would keep only the "
+                    "last one: merge them into one",
+                    key_node.start_mark,
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(path: Path) -> dict[str, Any]:
-    """A YAML config file; a syntax error names the file, line and column."""
+    """A YAML config file; a syntax error or a duplicate key names the file, line and column."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the config file ({e.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -138,25 +159,67 @@ def typed(value: Any) -> Any:
     return value
 
 
-def merge(layers: Sequence[Layer]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Merge the layers; also say which layer set each key (dotted path -> source)."""
+def merge(
+    layers: Sequence[Layer],
+) -> tuple[dict[str, Any], dict[str, str], list[str], dict[str, tuple[Any, str]]]:
+    """Merge the layers; also say which layer set each key (dotted path -> source), and what
+    in an overlay cannot be meant.
+
+    ``key: null`` over a key that holds a mapping removes it (a hyperparameter of
+    ``search_space``, a dataset under ``datasets``); over a value it sets the value null. An
+    empty mapping in an overlay over a non-empty one changes nothing (mappings merge key by
+    key), so it is reported rather than ignored. Also returns what ``null`` removed (path ->
+    the removed value and the layer that removed it).
+    """
     out: dict[str, Any] = {}
     origin: dict[str, str] = {}
+    problems: list[str] = []
+    removed: dict[str, tuple[Any, str]] = {}
 
-    def put(target: dict, values: Mapping, prefix: str, source: str) -> None:
+    def forget(path: str) -> None:
+        for k in [k for k in origin if k == path or k.startswith(path + ".")]:
+            del origin[k]
+
+    def put(target: dict, values: Mapping, prefix: str, source: str, overlay: bool) -> None:
         for key, value in values.items():
             path = f"{prefix}{key}"
-            if isinstance(value, Mapping) and isinstance(target.get(key), dict):
-                put(target[key], value, path + ".", source)
+            below = target.get(key)
+            if overlay and value is None and isinstance(below, dict):
+                removed[path] = (target.pop(key), source)
+                forget(path)
+                origin[path] = source
+                continue
+            if overlay and isinstance(value, Mapping) and not value and below:
+                problems.append(
+                    f"{path}: an empty mapping in {source} changes nothing (mappings merge key "
+                    f"by key); give the keys to change, or '<key>: null' to remove one "
+                    f"[set in {source}]"
+                )
+                continue
+            if isinstance(value, Mapping) and isinstance(below, dict):
+                put(below, value, path + ".", source, overlay)
             else:
                 target[key] = copy.deepcopy(dict(value) if isinstance(value, Mapping) else value)
-                for k in [k for k in origin if k == path or k.startswith(path + ".")]:
-                    del origin[k]
+                forget(path)
             origin[path] = source
 
-    for layer in layers:
-        put(out, layer.values, "", layer.source)
-    return out, origin
+    for i, layer in enumerate(layers):
+        put(out, layer.values, "", layer.source, overlay=i > 0)
+    return out, origin, problems, removed
+
+
+def keep_removed_fixed(
+    cfg: dict[str, Any], origin: dict[str, str], removed: Mapping[str, tuple[Any, str]]
+) -> None:
+    """A hyperparameter removed from the search (``search_space: {name: null}``) keeps its
+    default as a fixed value (config ``fixed``), unless ``fixed`` already gives one."""
+    for path, (entry, source) in removed.items():
+        section, _, name = path.partition(".")
+        hyperparameter = section == "search_space" and "." not in name
+        has_default = isinstance(entry, Mapping) and "default" in entry
+        if hyperparameter and has_default and name not in (cfg.get("fixed") or {}):
+            cfg.setdefault("fixed", {})[name] = entry["default"]
+            origin[f"fixed.{name}"] = source
 
 
 def experiment_name(layers: Sequence[Layer]) -> str:
@@ -183,8 +246,13 @@ def load_config(
     files: Iterable[Path] = (),
     cli: Mapping[str, Any] | None = None,
     schema: Mapping[str, Any] | None = None,
+    check_files: bool = False,
 ) -> dict[str, Any]:
-    """Layer, name and validate the config; raise ConfigError listing every problem."""
+    """Layer, name and validate the config; raise ConfigError listing every problem.
+
+    ``check_files`` also checks what the run will read and write, before any job: image
+    folders (there, readable, enough class folders and files) and the output folders
+    (writable). The workflow asks for it when it plans a run; ``gsos status`` does not."""
     layers, problems = [], []
     for path in [Path(defaults), *map(Path, files)]:
         try:
@@ -195,15 +263,22 @@ def load_config(
         raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
     if cli:
         layers.append(Layer(CLI, typed(dict(cli))))
-    cfg, origin = merge(layers)
+    cfg, origin, problems, removed = merge(layers)
+    keep_removed_fixed(cfg, origin, removed)
+    if problems:
+        raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
     cfg["experiment"] = experiment_name(layers)
-    return validate_config(cfg, schema or {}, origin) if schema is not None else cfg
+    if schema is None:
+        return cfg
+    return validate_config(cfg, schema, origin, check_files)
 
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: config/ and workflow/ live here
 
 
-def load_layers(files: Sequence[Path] = (), cli: Sequence[str] = ()) -> dict[str, Any]:
+def load_layers(
+    files: Sequence[Path] = (), cli: Sequence[str] = (), check_files: bool = False
+) -> dict[str, Any]:
     """The config as the workflow layers it: config/config.yaml, then each file, then
     ``KEY=VALUE`` items as given to ``snakemake --config``; validated."""
     overrides = {}
@@ -215,11 +290,15 @@ def load_layers(files: Sequence[Path] = (), cli: Sequence[str] = ()) -> dict[str
         files,
         overrides,
         load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml"),
+        check_files,
     )
 
 
 def validate_config(
-    cfg: Mapping[str, Any], schema: Mapping[str, Any], origin: Mapping[str, str] | None = None
+    cfg: Mapping[str, Any],
+    schema: Mapping[str, Any],
+    origin: Mapping[str, str] | None = None,
+    check_files: bool = False,
 ) -> dict[str, Any]:
     """Return the config with defaults filled in, or raise ConfigError listing every problem.
 
@@ -235,6 +314,8 @@ def validate_config(
     with contextlib.suppress(AttributeError, TypeError):  # a wrongly typed section: reported
         fill_defaults(cfg, schema)
     problems += semantic_problems(cfg, broken)
+    if check_files:
+        problems += filesystem_problems(cfg, broken)
     if problems:
         if origin:
             problems = [_with_origin(p, origin) for p in problems]
@@ -242,10 +323,25 @@ def validate_config(
     return cfg
 
 
+KEY = re.compile(r"(?<![\w./-])([a-z_][a-z0-9_]*(?:\.[A-Za-z0-9_-]+)+)")
+
+
 def _with_origin(problem: str, origin: Mapping[str, str]) -> str:
-    key = re.match(r"([A-Za-z0-9_.\-]+):", problem)
-    source = where_set(key.group(1), origin) if key else None
-    return f"{problem} [set in {source}]" if source else problem
+    """The problem, with the file that set each config key it names (the first named key
+    leads); a problem naming keys set in different files names each file."""
+    if "[set in " in problem:
+        return problem
+    keys = []
+    head = re.match(r"([A-Za-z0-9_.\-]+):", problem)
+    for key in ([head.group(1)] if head else []) + KEY.findall(problem):
+        if key not in keys and where_set(key, origin):
+            keys.append(key)
+    sources = {k: where_set(k, origin) for k in keys}
+    if not sources:
+        return problem
+    if len(set(sources.values())) == 1:
+        return f"{problem} [set in {next(iter(sources.values()))}]"
+    return problem + " [" + "; ".join(f"{k} set in {v}" for k, v in sources.items()) + "]"
 
 
 def _touches(broken: set[str], *prefixes: str) -> bool:
@@ -259,11 +355,28 @@ def _touches(broken: set[str], *prefixes: str) -> bool:
 def semantic_problems(cfg: Mapping[str, Any], broken: set[str] = frozenset()) -> list[str]:
     """Problems a schema cannot see; a check whose keys the schema reported is skipped."""
     problems: list[str] = []
-    if not _touches(broken, "search_space"):
+    if not _touches(broken, "search_space", "fixed"):
         try:
-            SearchSpace.from_config(cfg["search_space"])
+            SearchSpace.from_config(cfg["search_space"], cfg.get("fixed"))
         except (ValueError, KeyError, TypeError) as e:
             problems.append(str(e))
+        fixed = cfg.get("fixed") or {}
+        for name in MODEL_HYPERPARAMETERS:
+            if name not in cfg["search_space"] and name not in fixed:
+                problems.append(
+                    f"search_space: {name} is neither searched nor fixed; the CNN needs a value: "
+                    f"add it to search_space, or give it under fixed ({name}: <value>)"
+                )
+        if not _touches(broken, "run.strategies") and "epoch" not in cfg["search_space"]:
+            from gsos.search.optimizers.registry import STRATEGIES
+
+            for name in cfg["run"]["strategies"]:
+                st = STRATEGIES.get(name)
+                if st is not None and st.inner_algorithm(cfg).fidelity == "epoch":
+                    problems.append(
+                        f"run.strategies: {name} spends epochs as its budget, so it needs "
+                        "epoch in search_space (its range is the budget's range)"
+                    )
     groups = cfg.get("gsos", {}).get("groups") if isinstance(cfg.get("gsos"), dict) else None
     names_ok = isinstance(cfg.get("search_space"), dict) and not _touches(broken, "search_space")
     if names_ok and groups is not None and not _touches(broken, "gsos.groups"):
@@ -278,9 +391,10 @@ def semantic_problems(cfg: Mapping[str, Any], broken: set[str] = frozenset()) ->
             try:
                 group_iterations(int(cfg["hpo"]["iterations"]), groups)
             except ValueError as e:
-                problems.append(f"gsos.groups: {e}")
+                problems.append(f"hpo.iterations: {e} (the groups of gsos.groups)")
     problems += _measured_problems(cfg, broken)
     problems += _bilevel_problems(cfg, broken)
+    problems += _split_problems(cfg, broken)
     if not _touches(broken, "run.datasets", "datasets"):
         for name in cfg["run"]["datasets"]:
             if name not in cfg["datasets"]:
@@ -288,6 +402,51 @@ def semantic_problems(cfg: Mapping[str, Any], broken: set[str] = frozenset()) ->
                     f"run.datasets: {name!r} is not defined under datasets "
                     f"(defined: {sorted(cfg['datasets'])})"
                 )
+    return problems
+
+
+def _split_problems(cfg: Mapping[str, Any], broken: set[str]) -> list[str]:
+    """A split whose validation and test shares leave no training images."""
+    problems = []
+    if _touches(broken, "datasets"):
+        return problems
+    for name, d in cfg["datasets"].items():
+        split = d.get("split") or {}
+        val, test = float(split.get("validation", 0.2)), float(split.get("test", 0.2))
+        if d["source"].get("test_path") or d["source"].get("test"):
+            test = 0.0  # an official test split: only validation comes out of the images
+        if val + test >= 1:
+            problems.append(
+                f"datasets.{name}.split: validation {val} + test {test} = {val + test:g} "
+                "leaves no images to train on; keep the sum below 1"
+            )
+    return problems
+
+
+def filesystem_problems(cfg: Mapping[str, Any], broken: set[str] = frozenset()) -> list[str]:
+    """What a run would find wrong on disk: the image folders of the datasets it runs, and
+    the folders it writes to (results, reports, logs, benchmarks of the experiment)."""
+    from gsos.atomic import writable_problem
+    from gsos.data.folders import folder_problems
+
+    problems = []
+    if not _touches(broken, "run.datasets", "datasets"):
+        for name in cfg["run"]["datasets"]:
+            d = cfg["datasets"].get(name)
+            if not d or d["source"]["kind"] != "folder":
+                continue
+            split = d.get("split") or {}
+            official = bool(d["source"].get("test_path"))
+            need = 2 if official else (3 if float(split.get("test", 0.2)) > 0 else 2)
+            for key in ("path", "test_path"):
+                if d["source"].get(key):
+                    where = f"datasets.{name}.source.{key}"
+                    per_class = need if key == "path" else 1
+                    problems += folder_problems(where, d["source"][key], per_class)
+    for folder in ("results", "reports", "logs", "benchmarks"):
+        problem = writable_problem(Path(folder) / str(cfg.get("experiment", "default")))
+        if problem:
+            problems.append(f"experiment: outputs go to {problem}")
     return problems
 
 
@@ -365,7 +524,15 @@ def _measured_problems(cfg: Mapping[str, Any], broken: set[str]) -> list[str]:
                 "others; run.datasets has only one (use same, or file)"
             )
         sizes = mg["rule"].get("sizes")
-        if sizes is not None and sum(sizes) != len(cfg["search_space"]):
+        cuts = mg["rule"].get("cumulative")
+        n_groups = len(sizes) if sizes is not None else (len(cuts) + 1 if cuts else None)
+        fixed = mg["budget"] in ("shares", "adaptive") and n_groups is not None
+        if fixed and len(mg["shares"]) != n_groups:
+            problems.append(
+                f"measured_groups.shares: {len(mg['shares'])} share(s) {mg['shares']} for "
+                f"the {n_groups} group(s) measured_groups.rule makes; give one per group"
+            )
+        if uses and sizes is not None and sum(sizes) != len(cfg["search_space"]):
             problems.append(
                 f"measured_groups.rule.sizes: {sizes} add up to {sum(sizes)}, but the search "
                 f"space has {len(cfg['search_space'])} hyperparameters"

@@ -15,6 +15,7 @@ try:
         workflow.overwrite_configfiles,
         workflow.config_settings.config,
         load_schema(Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml"),
+        check_files=workflow.is_main_process,  # folders and outputs, before any job
     )
 except ConfigError as e:
     raise WorkflowError(str(e)) from None
@@ -122,7 +123,7 @@ def gsos_job_settings(st):
 def hpo_settings(wildcards):
     """Only the settings this job's strategy uses (params are rerun triggers)."""
     st = registered(wildcards.strategy)
-    s = {k: config[k] for k in ("search_space", "training", "model", "device")}
+    s = {k: config[k] for k in ("search_space", "fixed", "training", "model", "device")}
     if not st.multi_fidelity(config):
         s["hpo"] = {"iterations": config["hpo"]["iterations"]}
     for section in st.sections(config):
@@ -170,7 +171,7 @@ MEASURED = any(registered(s).measured for s in RUN_STRATEGIES)
 def pilot_settings(wildcards):
     """A pilot run's settings: its strategy's, with the pilot's own budget."""
     st = registered(PILOT["strategy"])
-    s = {k: config[k] for k in ("search_space", "training", "model", "device")}
+    s = {k: config[k] for k in ("search_space", "fixed", "training", "model", "device")}
     s["hpo"] = {"iterations": PILOT["iterations"]}
     for section in st.sections(config):
         s[section] = config[section]

@@ -14,6 +14,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 HIDDEN_NAMES = {"__MACOSX"}
 
@@ -22,27 +23,63 @@ def is_hidden(name: str) -> bool:
     return name.startswith(".") or name in HIDDEN_NAMES
 
 
-def walk(root: Path) -> tuple[list[Path], list[Path]]:
-    """Visible files under ``root`` (sorted) and the hidden entries that were left out.
+class Listing(NamedTuple):
+    """What a folder holds: its data files, its hidden entries, and the symbolic links to
+    folders that were not followed (each with why)."""
 
-    A hidden folder is listed once, not file by file; nothing below it is read.
+    visible: list[Path]
+    hidden: list[Path]
+    links: list[tuple[Path, str]]
+
+
+def walk(root: Path) -> Listing:
+    """Visible files under ``root`` (sorted), the hidden entries left out, and the links left
+    out.
+
+    A hidden folder is listed once, not file by file; nothing below it is read. A symbolic
+    link to a folder is followed once: a link back into a folder already being read (a
+    loop) or to one already read (the same images twice) is listed, not followed. A folder
+    that cannot be read raises :class:`DataError` naming it (an unreadable folder is not an
+    empty one).
     """
+    from gsos.errors import DataError
+
     visible: list[Path] = []
     hidden: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    links: list[tuple[Path, str]] = []
+    seen: dict[str, Path] = {}
+
+    def unreadable(error: OSError) -> None:
+        raise DataError(
+            f"{error.filename}: cannot read this folder ({error.strerror}); fix its "
+            "permissions or remove it from the dataset"
+        )
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=True):
         here = Path(dirpath)
+        seen.setdefault(os.path.realpath(here), here)
+        keep = []
         for d in sorted(dirnames):
             if is_hidden(d):
                 hidden.append(here / d)
-        dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
+                continue
+            real, inside = os.path.realpath(here / d), os.path.realpath(here)
+            if (here / d).is_symlink() and (inside + os.sep).startswith(real + os.sep):
+                links.append((here / d, "a link to a folder that holds it (a loop)"))
+            elif (here / d).is_symlink() and real in seen:
+                links.append((here / d, f"a link to {seen[real]}, which is read already"))
+            else:
+                seen.setdefault(real, here / d)
+                keep.append(d)
+        dirnames[:] = keep
         for f in sorted(filenames):
             (hidden if is_hidden(f) else visible).append(here / f)
-    return sorted(visible), sorted(hidden)
+    return Listing(sorted(visible), sorted(hidden), sorted(links))
 
 
 def iter_stats(root: Path) -> Iterator[tuple[str, int, int]]:
     """(relative path, size, modification time in ns) of every visible file."""
-    for path in walk(root)[0]:
+    for path in walk(root).visible:
         st = path.stat()
         yield str(path.relative_to(root)), st.st_size, st.st_mtime_ns
 
@@ -63,6 +100,45 @@ def fingerprint(*roots: str | Path | None) -> str:
         if not root.is_dir():
             h.update(b"missing\n")
             continue
-        for rel, size, mtime in iter_stats(root):
-            h.update(f"{rel}\t{size}\t{mtime}\n".encode())
+        try:
+            for rel, size, mtime in iter_stats(root):
+                h.update(f"{rel}\t{size}\t{mtime}\n".encode())
+        except (OSError, ValueError):  # unreadable: checked, and said, when the run is planned
+            h.update(b"unreadable\n")
     return h.hexdigest()[:16]
+
+
+def folder_problems(key: str, root: str | Path, need_per_class: int) -> list[str]:
+    """What is wrong with a folder of class subfolders, found without decoding anything (the
+    workflow asks when it plans a run, before any job): it is missing, a file, unreadable,
+    holds fewer than two class folders, or a class folder holds fewer files than the split
+    needs (``need_per_class``). ``key`` names the config key that set the folder."""
+    root = Path(root)
+    if not root.exists():
+        return [f"{key}: {root}: no such folder; point it at a folder of class subfolders"]
+    if not root.is_dir():
+        return [f"{key}: {root} is a file; point it at a folder of class subfolders"]
+    try:
+        entries = sorted(p for p in root.iterdir() if not is_hidden(p.name))
+    except OSError as e:
+        return [f"{key}: {root}: cannot read this folder ({e.strerror}); fix its permissions"]
+    classes = [p for p in entries if p.is_dir()]
+    if len(classes) < 2:
+        found = ", ".join(p.name for p in classes) or "none"
+        return [
+            f"{key}: {root} holds {len(classes)} class folder(s) ({found}); classification "
+            f"needs at least 2: {root}/<class>/<image files>"
+        ]
+    problems = []
+    for c in classes:
+        try:
+            n = len(walk(c).visible)
+        except (OSError, ValueError) as e:  # DataError: an unreadable folder below
+            problems.append(f"{key}: class folder {c}: {e}")
+            continue
+        if n < need_per_class:
+            problems.append(
+                f"{key}: class folder {c} holds {n} file(s); the split needs at least "
+                f"{need_per_class} images a class (one each for train, validation and test)"
+            )
+    return problems

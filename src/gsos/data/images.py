@@ -11,6 +11,7 @@ images have no agreed range and are skipped with that reason.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gsos.data.dedup import pixel_key
 from gsos.data.folders import is_hidden, walk
@@ -26,7 +27,8 @@ from gsos.errors import DataError
 from gsos.progress import Ticker
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-Image.MAX_IMAGE_PIXELS = 200_000_000  # a photo, not a decompression bomb
+MAX_PIXELS = 100_000_000  # datasets.<name>.max_pixels: a photo, not a decompression bomb
+Image.MAX_IMAGE_PIXELS = None  # our own limit is checked first, from the header alone
 
 
 @dataclass
@@ -62,16 +64,28 @@ def to_8bit(img: Image.Image) -> Image.Image:
     return img
 
 
-def decode_image(path: Path, size: int, channels: int) -> tuple[np.ndarray, str, str, str]:
+def decode_image(
+    path: Path, size: int, channels: int, max_pixels: int = MAX_PIXELS
+) -> tuple[np.ndarray, str, str, str]:
     """One file -> C×size×size uint8, its original mode and size, and its pixel digest.
 
-    Raises ValueError (with the reason) if the file is not a usable image.
+    An image larger than ``max_pixels`` is refused from its header, before any pixel is
+    decoded (a 20000×20000 PNG would take gigabytes). The EXIF orientation is applied, so a
+    photo trains the way it is seen, not the way the camera stored it. Raises ValueError
+    (with the reason) if the file is not a usable image.
     """
     if path.stat().st_size == 0:
         raise ValueError("zero-byte file")
     try:
         with Image.open(path) as img:
+            if img.width * img.height > max_pixels:
+                raise ValueError(
+                    f"over the pixel limit ({img.width}x{img.height} = "
+                    f"{img.width * img.height:,} pixels > datasets.<name>.max_pixels "
+                    f"{max_pixels:,})"
+                )
             img.load()  # a truncated file fails here, not later
+            img = ImageOps.exif_transpose(img)
             mode, wh = img.mode, f"{img.width}x{img.height}"
             key = pixel_key(mode, (img.width, img.height), img.tobytes())
             img = to_8bit(img).convert("L" if channels == 1 else "RGB")
@@ -81,7 +95,7 @@ def decode_image(path: Path, size: int, channels: int) -> tuple[np.ndarray, str,
         # a .jpg PIL cannot identify is a broken image, a .txt is simply not one
         reason = "unreadable image" if path.suffix.lower() in IMAGE_SUFFIXES else "not an image"
         raise ValueError(f"{reason} (no decoder recognised it)") from e
-    except (OSError, SyntaxError, Image.DecompressionBombError) as e:
+    except (OSError, SyntaxError) as e:
         raise ValueError(f"unreadable image ({e})") from e
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
     return arr, mode, wh, key
@@ -97,9 +111,25 @@ def class_folders(root: Path) -> tuple[dict[str, Path], list[str]]:
         raise DataError(
             f"{root} is a file, not a folder; point source.path at a folder of class subfolders"
         )
-    entries = sorted(root.iterdir())
+    try:
+        entries = sorted(root.iterdir())
+    except OSError as e:
+        raise DataError(
+            f"{root}: cannot read this folder ({e.strerror}); fix its permissions"
+        ) from None
     hidden = [p.name for p in entries if is_hidden(p.name)]
-    folders = {p.name: p for p in entries if p.is_dir() and not is_hidden(p.name)}
+    folders: dict[str, Path] = {}
+    real: dict[str, str] = {}
+    for p in entries:
+        if p.is_dir() and not is_hidden(p.name):
+            target = os.path.realpath(p)
+            if target in real:
+                raise DataError(
+                    f"{p}: this class folder is a link to the class folder {real[target]!r}, "
+                    "so every image would be in two classes; remove the link"
+                )
+            real[target] = p.name
+            folders[p.name] = p
     if not folders:
         raise DataError(f"{root}: no class subfolders found; expected {root}/<class>/<image files>")
     return folders, hidden
@@ -111,6 +141,7 @@ def decode_folder(
     channels: int,
     classes: Sequence[str] | None = None,
     say: Callable[[str], None] | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> DecodedFolder:
     """Decode ``root/<class>/**/<file>``; ``classes`` fixes which classes and their order.
 
@@ -136,19 +167,22 @@ def decode_folder(
     listing = {name: walk(folders[name]) for name in names}
     ticker = Ticker(
         f"decoding {root}",
-        sum(len(f) for f, _ in listing.values()),
+        sum(len(listed.visible) for listed in listing.values()),
         say or (lambda _: None),
         unit=" files",
     )
     for label, name in enumerate(names):
-        files, hidden_here = listing[name]
+        files, hidden_here, links = listing[name]
         hidden += [str(h.relative_to(root)) for h in hidden_here]
+        for link, why in links:
+            rel = str(link.relative_to(root))
+            skipped.append({"file": rel, "reason": "folder link not followed", "detail": why})
         n_before = len(arrays)
         for f in files:
             ticker.update()
             rel = str(f.relative_to(root))
             try:
-                arr, mode, wh, key = decode_image(f, size, channels)
+                arr, mode, wh, key = decode_image(f, size, channels, max_pixels)
             except ValueError as e:
                 skipped.append({"file": rel, "reason": str(e).split(" (")[0], "detail": str(e)})
                 continue

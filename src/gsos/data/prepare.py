@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from gsos.data.folders import fingerprint
+from gsos.data.images import MAX_PIXELS
 from gsos.data.tensors import SPLITS
 from gsos.errors import DataError
 
@@ -47,11 +48,16 @@ def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
 
 
 def stratified_split(
-    labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+    labels: np.ndarray,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    class_names: Sequence[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """A fixed split: per class, a seeded shuffle, then test, validation, and the rest train.
 
-    ``test_fraction`` may be 0 when the dataset brings its own test split.
+    ``test_fraction`` may be 0 when the dataset brings its own test split; ``class_names``
+    name the classes in messages.
     """
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
@@ -65,8 +71,9 @@ def stratified_split(
         n_val = max(n_val, 1)
         if len(idx) - n_test - n_val < 1:
             need = (2 if test_fraction > 0 else 1) + 1
+            who = repr(class_names[cls]) if class_names is not None else str(cls)
             raise DataError(
-                f"class {cls} has {len(idx)} image(s); the split needs at least {need} "
+                f"class {who} has {len(idx)} image(s); the split needs at least {need} "
                 "(one each for train, validation and test). Add images or lower "
                 "split.validation / split.test in the config."
             )
@@ -149,9 +156,18 @@ def prepare_arrays(
         labels = labels[dedup.keep]
     present = np.unique(labels)
     if len(present) < 2:
-        raise DataError(f"{name}: found {len(present)} class(es); classification needs at least 2")
+        removed = int((~dedup.keep).sum())
+        why = (
+            f" after removing {removed} duplicate image(s) (identical images under different "
+            "classes are all removed; the manifest lists them)"
+            if removed
+            else ""
+        )
+        raise DataError(
+            f"{name}: {len(present)} class(es) with images{why}; classification needs at least 2"
+        )
     split = stratified_split(
-        labels, val_fraction, 0.0 if official_test else test_fraction, split_seed
+        labels, val_fraction, 0.0 if official_test else test_fraction, split_seed, class_names
     )
     x = convert_channels(resize_uint8(images, image_size), channels)
     tensors: dict[str, torch.Tensor] = {}
@@ -267,6 +283,7 @@ def prepare_dataset(
             test_path=Path(src["test_path"]) if src.get("test_path") else None,
             classes=cfg.get("classes"),
             say=say,
+            max_pixels=int(cfg.get("max_pixels", MAX_PIXELS)),
             **common,
         )
     elif kind in ("http", "kaggle"):
@@ -283,7 +300,13 @@ def prepare_dataset(
             train = locate(root, src["train"])
             test = locate(root, src["test"]) if src.get("test") else None
             tensors, manifest = prepare_folder(
-                train, source=source, test_path=test, classes=cfg.get("classes"), say=say, **common
+                train,
+                source=source,
+                test_path=test,
+                classes=cfg.get("classes"),
+                say=say,
+                max_pixels=int(cfg.get("max_pixels", MAX_PIXELS)),
+                **common,
             )
     else:
         raise DataError(f"datasets.{name}.source.kind: unknown kind {kind!r}")
@@ -370,6 +393,7 @@ def prepare_folder(
     test_path: Path | None = None,
     classes: Sequence[str] | None = None,
     say: Callable[[str], None] | None = None,
+    max_pixels: int = MAX_PIXELS,
     **common: Any,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """A folder of class subfolders (and optionally an official test folder alike).
@@ -390,8 +414,12 @@ def prepare_folder(
                     "fix datasets.<name>.classes in the config"
                 )
         left_out = [c for c in available if c not in classes]
-    train = decode_folder(path, size, channels, classes, say)
-    test = decode_folder(test_path, size, channels, train.class_names, say) if test_path else None
+    train = decode_folder(path, size, channels, classes, say, max_pixels)
+    test = (
+        decode_folder(test_path, size, channels, train.class_names, say, max_pixels)
+        if test_path
+        else None
+    )
     skipped = train.skipped + (test.skipped if test else [])
     source = {**source, "sha256": train.sha256, "modes": train.modes, "sizes": train.sizes}
     if test:

@@ -306,9 +306,12 @@ def group_budgets(
     from gsos.search.groups import split_iterations
 
     if mode in ("shares", "adaptive"):
-        s = list(shares)[: len(groups)]
-        s += [s[-1] if s else 1.0] * (len(groups) - len(s))
-        return split_iterations(iterations, s)
+        if len(shares) < len(groups):  # never padded: a share is the user's choice
+            raise ValueError(
+                f"measured_groups.shares: {len(shares)} share(s) {list(shares)} for "
+                f"{len(groups)} measured groups; give one per group"
+            )
+        return split_iterations(iterations, list(shares)[: len(groups)])
     if mode == "proportional":
         w = [sum(max(float(weights[n]), 0.0) for n in g if np.isfinite(weights[n])) for g in groups]
         w = [x if x > 0 else 1e-6 for x in w]

@@ -139,7 +139,7 @@ def run_hpo(
         if slot is not None:
             log(f"bound to GPU {slot.gpu} (slot {slot.slot})")
         device = resolve_device(str(settings.get("device", "auto")))  # fails fast, before the data
-        space = SearchSpace.from_config(settings["search_space"])
+        space = SearchSpace.from_config(settings["search_space"], settings.get("fixed"))
         manifest = json.loads(Path(manifest_path).read_text())
         budget = run_budget(strategy, settings, cost_epochs)
         key = run_key(

@@ -64,14 +64,37 @@ class Param:
         return float(value)
 
 
-class SearchSpace:
-    """An ordered set of :class:`Param`; the order is the config's."""
+# What the CNN builder needs a value for: each is searched (search_space) or fixed (config
+# ``fixed``). Optional ones (weight_decay) are 0 when neither.
+MODEL_HYPERPARAMETERS = (
+    "num_conv_layers",
+    "lr",
+    "dropout_rate",
+    "optimizer",
+    "epoch",
+    "stride",
+    "padding",
+    "kernel",
+    "num_fc_units",
+    "batch_size",
+)
 
-    def __init__(self, params: Iterable[Param]):
+
+class SearchSpace:
+    """An ordered set of :class:`Param` (the order is the config's), and the values of the
+    hyperparameters that are not searched (``fixed``: config ``fixed``, which is where
+    ``search_space: {name: null}`` puts a removed hyperparameter's default)."""
+
+    def __init__(self, params: Iterable[Param], fixed: Mapping[str, Value] | None = None):
         self.params: dict[str, Param] = {p.name: p for p in params}
+        self.fixed: dict[str, Value] = {
+            k: v for k, v in (fixed or {}).items() if k not in self.params
+        }
 
     @classmethod
-    def from_config(cls, spec: Mapping[str, Mapping[str, Any]]) -> SearchSpace:
+    def from_config(
+        cls, spec: Mapping[str, Mapping[str, Any]], fixed: Mapping[str, Value] | None = None
+    ) -> SearchSpace:
         params = []
         for name, entry in spec.items():
             kind = entry["type"]
@@ -94,14 +117,21 @@ class SearchSpace:
                     f"({list(p.values) if p.kind == 'choice' else [p.low, p.high]})"
                 )
             params.append(p)
-        return cls(params)
+        return cls(params, fixed)
 
     @property
     def names(self) -> list[str]:
         return list(self.params)
 
+    @property
+    def configuration_names(self) -> list[str]:
+        """Every hyperparameter of a configuration: the searched ones, then the fixed ones."""
+        return [*self.params, *self.fixed]
+
     def defaults(self) -> dict[str, Value]:
-        return {n: p.cast(p.default) for n, p in self.params.items()}
+        """The starting configuration: searched hyperparameters at their defaults, the rest
+        at their fixed values."""
+        return {**{n: p.cast(p.default) for n, p in self.params.items()}, **self.fixed}
 
     def hyperopt_space(self, names: Iterable[str] | None = None) -> dict[str, Any]:
         """A hyperopt space over ``names`` only (all parameters when None)."""

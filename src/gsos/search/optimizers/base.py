@@ -51,9 +51,9 @@ class View:
         return cls(space, tuple(names), {k: v for k, v in base.items() if k not in names})
 
     def full(self, values: Mapping[str, Value]) -> dict[str, Value]:
-        """A complete configuration, in the space's order."""
+        """A complete configuration, in the space's order (fixed hyperparameters last)."""
         merged = {**self.fixed, **values}
-        return {n: merged[n] for n in self.space.names}
+        return {n: merged[n] for n in self.space.configuration_names}
 
 
 @dataclass(frozen=True)
