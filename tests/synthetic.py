@@ -7,6 +7,31 @@ from pathlib import Path
 
 from gsos.search.space import SearchSpace
 
+# The optimum of :func:`objective`: off every strategy's start (the defaults, CMA-ES's and
+# PSO's box centre, bilevel's start) and off every grid point, so that no strategy finds it
+# by where it starts or where its grid falls (the old one, lr 10^-2.5 and dropout 0, was both).
+OPTIMUM = {"log_lr": -3.3, "dropout_rate": 0.17, "num_fc_units": 171, "batch_size": 64}
+
+
+def objective(params, trial_seed, noise=0.01):
+    """A stand-in for training in which every hyperparameter matters and a trial's seed
+    moves the result (sd ``noise``), as a real training's does; some configurations fail
+    (a 4-layer, stride-2, kernel-5 network shrinks its image to nothing)."""
+    import random
+
+    if params["num_conv_layers"] == 4 and params["kernel"] == 5 and params["stride"] == 2:
+        return {"status": "fail", "error": "RuntimeError: too small", "val_accuracy": None}
+    acc = 0.95 - 0.06 * abs(math.log10(params["lr"]) - OPTIMUM["log_lr"])
+    acc -= 0.15 * abs(params["dropout_rate"] - OPTIMUM["dropout_rate"])
+    acc -= 0.03 * (params["optimizer"] == "sgd") + 0.01 * (params["num_conv_layers"] == 2)
+    acc -= 0.02 * abs(math.log2(params["batch_size"] / OPTIMUM["batch_size"]))
+    acc -= abs(params["num_fc_units"] - OPTIMUM["num_fc_units"]) / 10_000
+    acc -= 0.005 * (params["kernel"] == 3) + 0.005 * (params["padding"] == "valid")
+    acc += 0.02 * math.log(params["epoch"]) / math.log(9)
+    acc += random.Random(trial_seed).gauss(0.0, noise)
+    acc = min(max(acc, 0.05), 1.0)
+    return {"status": "ok", "val_accuracy": acc, "test_accuracy": max(acc - 0.01, 0.0)}
+
 
 def curve(final, epochs):
     """A learning curve that rises to ``final`` at ``epochs``: final - 0.1 (1/e - 1/epochs)."""
@@ -59,11 +84,14 @@ def run_synthetic(
     cost_epochs=None,
     n_train=1000,
     records_name="synthetic",
+    max_failure_fraction=0.5,
 ):
     """A strategy driven by the real runner on a cheap deterministic objective.
 
     ``objective(params, trial_seed)`` returns the outcome fields (status, val_accuracy, ...);
-    the cost of an evaluation is its new epochs on ``n_train`` images, as in training.
+    the cost of an evaluation is its new epochs on ``n_train`` images, as in training. A
+    failure is charged what it trained, as in training: what the objective says it trained
+    (``sample_epochs``), by default nothing (it failed before its first step).
     """
     from gsos.atomic import atomic_write_text
     from gsos.search.groups import build_groups
@@ -88,7 +116,8 @@ def run_synthetic(
             out.update(watched(ev, out, epochs))
         new = int(out.get("epochs_run", epochs - start))
         out.setdefault("epochs_run", new)
-        out.setdefault("sample_epochs", math.floor(new * ev.data_fraction * n_train + 1e-9))
+        trained = 0 if out.get("status") == "fail" else new
+        out.setdefault("sample_epochs", math.floor(trained * ev.data_fraction * n_train + 1e-9))
         if ev.hypergradient is not None and out.get("status") == "ok":
             out["hypergradient"] = hypergradient(objective, ev.params, trial_seed)
         if save is not None:
@@ -102,6 +131,7 @@ def run_synthetic(
         seed=seed,
         n_train=n_train,
         base_record={"dataset": "synthetic", "strategy": strategy, "run_key": "k"},
+        max_failure_fraction=max_failure_fraction,
         log=lambda m: None,
     )
     return runner.run()

@@ -80,7 +80,7 @@ def test_command_line_values_are_typed_and_nest():
     assert typed({"training": {"channels_last": "false"}}) == {"training": {"channels_last": False}}
     cli["training"] = {"precision": "bf16", "channels_last": "false"}
     cfg = load_config(DEFAULTS, [], cli, SCHEMA)
-    assert cfg["hpo"] == {"iterations": 10, "cost": "match"}
+    assert cfg["hpo"] == {"iterations": 10, "cost": "match", "max_repeats": 50}
     assert cfg["training"]["precision"] == "bf16" and cfg["training"]["channels_last"] is False
 
 

@@ -77,3 +77,23 @@ def test_failing_trials_are_recorded_then_the_run_stops_clearly(
         run(tmp_path, digits_files, s, strategy="simultaneous")
     kept = read_records(tmp_path / "r.journal.jsonl")
     assert len(kept) == 5 and all(r["status"] == "fail" and r["error"] for r in kept)
+
+
+def test_a_trial_that_fails_part_way_is_charged_what_it_trained(digits):
+    """The same cost rule for every trial: a failure in epoch 2 was charged 0 sample-epochs,
+    though it had trained a whole epoch."""
+    from gsos.search.optimizers.base import Evaluation
+    from gsos.search.run import make_evaluator
+    from gsos.training.trainer import TrainSettings
+
+    def fail_after_first_epoch(curve):
+        raise RuntimeError("a failure in the middle of training")
+
+    params = {"num_conv_layers": 2, "lr": 0.01, "dropout_rate": 0.0, "optimizer": "adam",
+              "epoch": 3, "stride": 1, "padding": "same", "kernel": 3, "num_fc_units": 64,
+              "batch_size": 64}  # fmt: skip
+    evaluate = make_evaluator(digits, TrainSettings.from_config({"model": {"base_filters": 4}}))
+    ev = Evaluation(params=params, budget=3, after_epoch=fail_after_first_epoch)
+    out = evaluate(ev, 0, None, None)
+    assert out["status"] == "fail" and "middle of training" in out["error"]
+    assert out["sample_epochs"] == len(digits.y["train"])  # one epoch of the training split

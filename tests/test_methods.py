@@ -83,8 +83,21 @@ def tpe_lc_settings(paper_config, threshold=0.05):
     return s
 
 
+def tpe_lc_run(paper_config, tmp_path, name="lc"):
+    """tpe_lc at the cost simultaneous TPE spent on 30 trials (as the workflow matches it)."""
+    s = tpe_lc_settings(paper_config)
+    plain = run_synthetic("simultaneous", s, 3, tmp_path, curve_objective, records_name="tpe")
+    cost = sum(r["sample_epochs"] for r in plain) / N_TRAIN
+    return plain, run_synthetic(
+        "tpe_lc", s, 3, tmp_path, curve_objective, cost_epochs=cost, records_name=name
+    )
+
+
 def test_tpe_lc_stops_trials_that_cannot_beat_the_best(paper_config, tmp_path):
-    records = run_synthetic("tpe_lc", tpe_lc_settings(paper_config), 3, tmp_path, curve_objective)
+    _, records = tpe_lc_run(paper_config, tmp_path)
+    budget_stops = [r for r in records if "cost budget" in (r.get("stop_reason") or "")]
+    assert len(budget_stops) <= 1 and records[-1:] == budget_stops[-1:]  # the last, if any
+    records = [r for r in records if r not in budget_stops]
     stopped = [r for r in records if r["status"] == "stopped"]
     assert 3 <= len(stopped) < len(records)
     for r in stopped:
@@ -101,24 +114,29 @@ def test_tpe_lc_stops_trials_that_cannot_beat_the_best(paper_config, tmp_path):
     assert watched and all(len(r["curve"]) == r["budget"] for r in watched)
 
 
-def test_tpe_lc_saves_training_cost_against_tpe(paper_config, tmp_path):
-    s = tpe_lc_settings(paper_config)
-    lc = run_synthetic("tpe_lc", s, 3, tmp_path, curve_objective, records_name="lc")
-    plain = run_synthetic("simultaneous", s, 3, tmp_path, curve_objective, records_name="tpe")
+def test_tpe_lc_spends_what_it_saves_on_more_trials(paper_config, tmp_path):
+    """Cost-matched: early stops buy more configurations, and the cost ends within 2 %."""
+    plain, lc = tpe_lc_run(paper_config, tmp_path)
     cost = [sum(r["sample_epochs"] for r in x) for x in (lc, plain)]
-    assert cost[0] < 0.9 * cost[1]
+    assert 0.98 * cost[1] <= cost[0] <= cost[1]
+    assert len(lc) > 1.2 * len(plain)
 
 
 def test_tpe_lc_stops_some_real_trials(tmp_path, digits_files, default_config):
     s = tiny_hpo_settings(default_config, iterations=10, tpe_lc={"threshold": 0.5, "min_epochs": 2})
     s["search_space"]["epoch"] = {"type": "int", "low": 3, "high": 5, "default": 3}
+    s["cost_epochs"] = 35.0  # about what 10 trials of 3-5 epochs cost
     run_digits_hpo(tmp_path, digits_files, s, "lc", strategy="tpe_lc")
     records = read_records(tmp_path / "lc.jsonl")
     stopped = [r for r in records if r["status"] == "stopped"]
     assert stopped, [(r["status"], r["val_accuracy"]) for r in records]
     for r in stopped:
-        assert r["epochs_run"] < r["budget"] and r["predicted_final_accuracy"] is not None
+        assert r["epochs_run"] < r["budget"]
         assert [p["epoch"] for p in r["curve"]] == list(range(1, r["epochs_run"] + 1))
+        if "cost budget" in r["stop_reason"]:  # the last trial, cut where the budget ends
+            assert r is records[-1]
+        else:
+            assert r["predicted_final_accuracy"] is not None
 
 
 # --- bilevel: hypergradients ------------------------------------------------------------
@@ -157,7 +175,7 @@ def test_the_hypergradient_is_the_derivative_of_the_unrolled_validation_loss(pap
 def test_bilevel_descends_towards_the_best_rates(default_config, tmp_path):
     s = {k: default_config[k] for k in ("search_space", "bilevel")}
     s["hpo"] = {"iterations": 25}
-    records = run_synthetic("bilevel", s, 0, tmp_path, curve_objective)
+    records = run_synthetic("bilevel", s, 0, tmp_path, curve_objective, cost_epochs=25.0)
     first, last = records[0]["params"], records[-1]["params"]
     gap = [abs(math.log10(r["lr"]) + 2.5) for r in (first, last)]
     assert gap[1] < gap[0] / 2
@@ -172,6 +190,7 @@ def test_bilevel_trains_real_trials_with_their_hypergradients(
     tmp_path, digits_files, default_config
 ):
     s = tiny_hpo_settings(default_config, iterations=3, bilevel=default_config["bilevel"])
+    s["cost_epochs"] = 3.6  # 3 evaluations of 1 epoch and 5 unrolled steps (0.18 epochs) each
     run_digits_hpo(tmp_path, digits_files, s, "bl", strategy="bilevel")
     records = read_records(tmp_path / "bl.jsonl")
     assert [r["status"] for r in records] == ["ok"] * 3
@@ -278,3 +297,91 @@ def test_learning_curves_figure_draws_every_recorded_curve(tmp_path):
     assert (tmp_path / "c.png").stat().st_size > 0 and (tmp_path / "c.pdf").stat().st_size > 0
     assert learning_curves([runs[2]], tmp_path / "none.png") == {}  # a figure that says so
     assert (tmp_path / "none.png").exists()
+
+
+def test_the_hypergradient_of_an_adam_configuration_points_where_adam_training_goes(
+    digits, tmp_path
+):
+    """bilevel unrolls the configuration's own optimiser (Adam from its trained state): the
+    sign of d(val loss)/d(log lr) agrees with finite differences of the trained model's
+    validation loss after continuing training with Adam at lr e^±h (real dropout, the same
+    minibatches, averaged over mask draws) in at least 16 of 18 Adam configurations
+    (measured: 17; the plain-SGD unroll it replaces, 15 here and 12 in the review)."""
+    from gsos.training.descent import Adam
+    from gsos.training.hypergrad import hypergradient
+    from gsos.training.model import CNN
+    from gsos.training.trainer import TrainSettings, train_and_evaluate
+
+    settings = TrainSettings.from_config(
+        {"model": {"base_filters": 8}, "training": {"precision": "fp32", "channels_last": False}}
+    )
+    base = {"num_conv_layers": 2, "optimizer": "adam", "epoch": 1, "stride": 1,
+            "padding": "same", "kernel": 3, "num_fc_units": 64, "batch_size": 32}  # fmt: skip
+    steps, h, x, y = 5, 0.05, digits.x["train"], digits.y["train"]
+
+    def continued(model, state, params, lr, mask_seed):
+        model = copy.deepcopy(model).double()
+        opt = Adam(model.parameters(), lr=lr)
+        opt.load_state_dict({"steps": state["steps"],
+                             "exp_avg": [t.double() for t in state["exp_avg"]],
+                             "exp_avg_sq": [t.double() for t in state["exp_avg_sq"]]})  # fmt: skip
+        gen = torch.Generator().manual_seed(1)  # hypergradient's minibatches (seed + 1)
+        torch.manual_seed(mask_seed)
+        model.train()
+        for _ in range(steps):
+            idx = torch.randperm(len(x), generator=gen)[: params["batch_size"]]
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(digits.normalise(x[idx]).double()),
+                                                     y[idx])  # fmt: skip
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            xv, yv = digits.x["val"][:512], digits.y["val"][:512]
+            out = model(digits.normalise(xv).double())
+            return float(torch.nn.functional.cross_entropy(out, yv))
+
+    agree = 0
+    for lr in (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2):
+        for rate in (0.1, 0.3, 0.5):
+            params = {**base, "lr": lr, "dropout_rate": rate}
+            train_and_evaluate(params, digits, 0, settings, save=tmp_path / "state.pt")
+            saved = torch.load(tmp_path / "state.pt", weights_only=False)
+            model = CNN(params, digits.in_shape, digits.n_classes, settings.arch)
+            model.load_state_dict(saved["model"])
+            fd = sum(
+                continued(model, saved["optimizer"], params, lr * math.exp(s * h), ms) * s
+                for ms in range(3)
+                for s in (1, -1)
+            ) / (2 * h * 3)
+            g = hypergradient(
+                copy.deepcopy(model), params, digits, 0, steps=steps,
+                optimizer_state=saved["optimizer"],
+            )["hypergradient"]["log_lr"]  # fmt: skip
+            agree += (g > 0) == (fd > 0)
+    assert agree >= 16, agree
+
+
+def test_bohb_bandwidths_are_hpbandsters(default_config):
+    """Normal-reference bandwidths for every coordinate, at least min_bandwidth and with no
+    upper cap; the sampling density widens continuous ones by bandwidth_factor only."""
+    import numpy as np
+
+    from gsos.search.optimizers.base import View
+    from gsos.search.optimizers.encoding import Box
+    from gsos.search.optimizers.hyperband import KDE
+    from gsos.search.space import SearchSpace
+
+    space = SearchSpace.from_config(default_config["search_space"])
+    box = Box(View.of(space, without=["epoch"]))
+    rng = np.random.default_rng(0)
+    data = np.array([box.vector(rng.random(box.dim)) for _ in range(12)])
+    kde = KDE.fit(data, box, 1e-3)
+    n, d = data.shape
+    rule = np.maximum(1.06 * data.std(axis=0, ddof=1) * n ** (-1 / (4 + d)), 1e-3)
+    assert np.allclose(kde.bandwidth, rule)
+    cat = box.categorical
+    assert (kde.bandwidth[cat] > (box.levels[cat] - 1) / box.levels[cat]).any()  # uncapped
+    wide = kde.widened(3.0, 1e-3)
+    assert np.allclose(wide.bandwidth[cat], kde.bandwidth[cat])
+    assert np.allclose(wide.bandwidth[~cat], 3.0 * kde.bandwidth[~cat])

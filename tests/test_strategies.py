@@ -171,3 +171,56 @@ def test_adaptive_group_budgets_pass_on_what_a_stalled_group_did_not_spend(paper
     assert seen[:5] == ["G1"] * 5 and seen[5] == "G2"  # 1 trial + 4 without a gain
     assert seen.count("G3") == 30 - 5 - seen.count("G2")
     assert seen.count("G2") == 9 + 7  # its own 9 and the 7 G1 did not spend
+
+
+def test_a_group_of_six_configurations_trains_six_and_passes_the_rest_on(default_config, tmp_path):
+    """GSOS's optimizer x epoch group (2 x 3 configurations) with 30 trials: TPE proposes the
+    same few again and again; each repeat is told its outcome, not trained again, and once
+    all six are known the group's 24 trials go to the next group, which says why."""
+    groups = [
+        {"name": "A", "params": ["optimizer", "epoch"], "iterations": 30},
+        {"name": "B", "params": [n for n in default_config["search_space"]
+                                 if n not in ("optimizer", "epoch")], "iterations": 70},
+    ]  # fmt: skip
+    s = {
+        "search_space": default_config["search_space"],  # epoch 1..3
+        "hpo": {"iterations": 100},
+        "tpe": {"n_startup_jobs": 15},
+        "gsos": {"groups": groups},
+    }
+    records = run_synthetic("gsos", s, 0, tmp_path, objective, groups)
+    a = [r for r in records if r["group"] == "A"]
+    b = [r for r in records if r["group"] == "B"]
+    assert len(a) == 6 and len({(r["params"]["optimizer"], r["params"]["epoch"]) for r in a}) == 6
+    assert len(b) == 70 + 24 and len(records) == 100
+    assert "group A ran out of new configurations" in b[0]["note"]
+    assert "24 evaluations passed on" in b[0]["note"]
+    assert sum(r["repeats_before"] for r in a) > 0  # TPE did propose repeats
+    keys = [repr(sorted(r["params"].items())) for r in records]
+    assert len(set(keys)) == len(keys)  # no configuration trained twice
+
+
+def test_the_synthetic_optimum_is_off_every_start_and_grid_point(default_config):
+    """Strategies compared on the synthetic objective must find its optimum, not start on it
+    (CMA-ES's and PSO's box centre, the defaults, bilevel's start) or land on it by their grid."""
+    import math
+
+    from synthetic import OPTIMUM
+
+    from gsos.search.optimizers.base import View
+    from gsos.search.optimizers.encoding import Box
+    from gsos.search.optimizers.optuna_search import grid
+    from gsos.search.space import SearchSpace
+
+    space = SearchSpace.from_config(default_config["search_space"])
+    view = View.of(space)
+    starts = [space.defaults(), Box(view).decode([0.5] * Box(view).dim)]
+    starts.append({"lr": space.defaults()["lr"], "dropout_rate": default_config["bilevel"][
+        "start_dropout"]})  # fmt: skip
+    points = grid(view, default_config["grid"]["points"])
+    for lr in [s["lr"] for s in starts] + list(points["lr"]):
+        assert abs(math.log10(lr) - OPTIMUM["log_lr"]) > 0.2, lr
+    for rate in [s["dropout_rate"] for s in starts] + list(points["dropout_rate"]):
+        assert abs(rate - OPTIMUM["dropout_rate"]) > 0.1, rate
+    for units in [s["num_fc_units"] for s in starts[:2]] + list(points["num_fc_units"]):
+        assert abs(units - OPTIMUM["num_fc_units"]) > 10, units

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
+import pytest
 import yaml
 from conftest import ROOT, planned, snakemake, tiny_config
 
@@ -299,3 +301,29 @@ def test_measured_groups_are_planned_on_the_right_pilots(tmp_path, default_confi
         pilots = set(re.findall(r"results/m/pilots/(\w+)/random/seed\d+/records\.jsonl", out))
         assert pilots == expected, (source, pilots)
         assert planned(plan)["pilot"] == 2 * len(expected)  # the tiny config's two pilot seeds
+
+
+@pytest.mark.parametrize(
+    "strategies", [["gsos_measured"], ["gsos", "simultaneous"]], ids=["one-strategy", "pair"]
+)
+def test_every_report_job_works_with_one_strategy_and_one_seed(
+    tmp_path, default_config, strategies
+):
+    """One seed (no interval, no test can be computed) and one strategy (nothing to rank
+    against): every job still finishes, and so does the report."""
+    cfg = tiny_config(default_config)
+    cfg["run"].update(strategies=strategies, seeds=[0])
+    cfg["hpo"]["iterations"] = 4
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump(cfg))
+    run = subprocess.run(
+        [sys.executable, "-m", "gsos", "run", "--snakefile", str(ROOT / "Snakefile"),
+         "--configfile", "one.yaml", "--cores", "2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-4000:]
+    reports = tmp_path / "reports" / "one"
+    assert (reports / "report.html").is_file() and (reports / "strategies.csv").is_file()
+    ranks = pd.read_csv(reports / "ranks.csv")
+    assert set(ranks["strategy"]) == set(strategies)
+    if len(strategies) == 1:
+        assert (ranks["average rank (mean)"] == 1).all()

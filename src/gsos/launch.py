@@ -75,7 +75,11 @@ def argument_problems(files: Sequence[str], items: Sequence[str]) -> list[str]:
 
 
 def snakemake(argv: Sequence[str]) -> int:
-    return subprocess.call([sys.executable, "-m", "snakemake", *argv])
+    """Snakemake with ``argv``; its jobs' ``python`` is this interpreter (first on PATH), so
+    they find the same packages however this command was started."""
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent),
+                                                   os.environ.get("PATH", "")])}  # fmt: skip
+    return subprocess.call([sys.executable, "-m", "snakemake", *argv], env=env)
 
 
 def run(argv: Sequence[str], say=print) -> int:
@@ -104,8 +108,7 @@ def run(argv: Sequence[str], say=print) -> int:
     if status != 0 or NO_REPORT & set(argv) or any(x.startswith("--report") for x in argv):
         return status
     report = Path("reports") / cfg["experiment"] / "report.html"
-    config_args = [x for x in argv if x not in ("--cores", "-c", "--jobs", "-j")]
-    status = snakemake([*_config_only(config_args), "--report", str(report)])
+    status = snakemake([*_config_only(argv), "--report", str(report)])
     if status == 0:
         say(f"report: {Path(a.directory or '.') / report}")
     return status

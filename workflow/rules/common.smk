@@ -124,8 +124,9 @@ def hpo_settings(wildcards):
     """Only the settings this job's strategy uses (params are rerun triggers)."""
     st = registered(wildcards.strategy)
     s = {k: config[k] for k in ("search_space", "fixed", "training", "model", "device")}
-    if not st.multi_fidelity(config):
-        s["hpo"] = {"iterations": config["hpo"]["iterations"]}
+    s["hpo"] = {"max_repeats": config["hpo"]["max_repeats"]}
+    if not st.cost_matched(config):
+        s["hpo"]["iterations"] = config["hpo"]["iterations"]
     for section in st.sections(config):
         s[section] = config[section]
     if st.grouped:  # the groups arrive in the groups file; the note is for people
@@ -146,7 +147,7 @@ def hpo_inputs(wildcards):
         inputs["groups"] = f"{RESULTS}/measured_groups/{wildcards.dataset}.json"
     elif st.grouped:
         inputs["groups"] = f"{RESULTS}/groups.json"
-    if st.multi_fidelity(config) and config["hpo"]["cost"] == "match":
+    if st.cost_matched(config) and config["hpo"]["cost"] == "match":
         inputs["match"] = run_path(wildcards.dataset, "simultaneous", wildcards.seed, "summary.json")
     return inputs
 
@@ -157,7 +158,7 @@ def hpo_options(wildcards, input):
         opts.append(f"--groups {input.groups}")
     if "match" in input.keys():
         opts.append(f"--match-summary {input.match}")
-    elif registered(wildcards.strategy).multi_fidelity(config):
+    elif registered(wildcards.strategy).cost_matched(config):
         opts.append(f"--cost-epochs {config['hpo']['cost']}")
     return " ".join(opts)
 
@@ -172,7 +173,7 @@ def pilot_settings(wildcards):
     """A pilot run's settings: its strategy's, with the pilot's own budget."""
     st = registered(PILOT["strategy"])
     s = {k: config[k] for k in ("search_space", "fixed", "training", "model", "device")}
-    s["hpo"] = {"iterations": PILOT["iterations"]}
+    s["hpo"] = {"iterations": PILOT["iterations"], "max_repeats": config["hpo"]["max_repeats"]}
     for section in st.sections(config):
         s[section] = config[section]
     if st.grouped:
@@ -192,7 +193,7 @@ def pilot_inputs(wildcards):
 
 def pilot_options(wildcards, input):
     opts = [f"--groups {input.groups}"] if "groups" in input.keys() else []
-    if registered(PILOT["strategy"]).multi_fidelity(config):
+    if registered(PILOT["strategy"]).cost_matched(config):
         opts.append(f"--cost-epochs {PILOT['cost']}")
     return " ".join(opts)
 
@@ -215,8 +216,14 @@ def measure_inputs(wildcards):
 
 
 def measure_settings():
+    """What decides a dataset's measured groups and their pilot charge (the number of
+    datasets sharing leave_one_out pilots)."""
     keys = ("search_space", "pilot", "measured_groups")
-    return as_json({**{k: config[k] for k in keys}, "hpo": {"iterations": config["hpo"]["iterations"]}})
+    s = {k: config[k] for k in keys}
+    s["hpo"] = {"iterations": config["hpo"]["iterations"]}
+    if config["measured_groups"]["source"] == "leave_one_out":
+        s["n_datasets"] = len(DATASETS)
+    return as_json(s)
 
 
 def measure_options(wildcards, input):

@@ -221,9 +221,9 @@ def best_so_far(run: pd.DataFrame, x: str) -> tuple[np.ndarray, np.ndarray]:
 
 def convergence(trials: pd.DataFrame, png: Path) -> None:
     """Per dataset: best-so-far validation accuracy against wall-clock and against training
-    sample-epochs (a hardware-independent cost); mean over seeds with a 95 % percentile
-    bootstrap band of that mean."""
-    from gsos.reports.stats import percentile_band
+    sample-epochs (a hardware-independent cost); mean over seeds with a 95 % BCa bootstrap
+    band of that mean (the tables' interval)."""
+    from gsos.reports.stats import interval_band
 
     datasets = sorted(trials["dataset"].unique())
     axes_x = [
@@ -246,8 +246,7 @@ def convergence(trials: pd.DataFrame, png: Path) -> None:
                 grid = np.linspace(start, max(cx[-1] for cx, _ in curves), 200)
                 ys = band_on_grid(curves, grid)
                 ys[~np.isfinite(ys)] = np.nan
-                mean = np.nanmean(ys, axis=0)
-                lo, hi = percentile_band(ys)
+                mean, lo, hi = interval_band(ys)
                 ax.plot(grid, mean, color=colours[s], label=f"{name} (mean of {len(curves)} runs)")
                 ax.fill_between(grid, lo, hi, color=colours[s], alpha=0.2, lw=0)
             readable_axis(ax, False, unit)
@@ -255,7 +254,7 @@ def convergence(trials: pd.DataFrame, png: Path) -> None:
             ax.set_ylabel("best validation accuracy so far")
             ax.set_title(d, fontsize=9)
             ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle("band: 95 % percentile bootstrap interval of the mean over seeds", fontsize=8)
+    fig.suptitle("band: 95 % BCa bootstrap interval of the mean over seeds", fontsize=8)
     save(fig, png)
 
 
@@ -299,9 +298,9 @@ def band_on_grid(curves: Sequence[tuple[np.ndarray, np.ndarray]], grid: np.ndarr
 
 def anytime(curves: pd.DataFrame, png: Path, note: str = "") -> None:
     """Per dataset: best validation accuracy so far against cumulative training cost
-    (sample-epochs, log scale) and against wall-clock, mean over seeds with a 95 % percentile
-    bootstrap band, for every strategy that ran."""
-    from gsos.reports.stats import percentile_band
+    (sample-epochs, log scale) and against wall-clock, mean over seeds with a 95 % BCa
+    bootstrap band (the tables' interval), for every strategy that ran."""
+    from gsos.reports.stats import interval_band
     from gsos.search.optimizers.registry import strategy_order, title
 
     datasets = sorted(curves["dataset"].unique())
@@ -334,8 +333,7 @@ def anytime(curves: pd.DataFrame, png: Path, note: str = "") -> None:
                 )
                 ys = band_on_grid(pairs, grid)
                 ys[~np.isfinite(ys)] = np.nan
-                mean = np.nanmean(ys, axis=0)
-                lo, hi = percentile_band(ys)
+                mean, lo, hi = interval_band(ys)
                 ax.plot(
                     grid, mean, color=colours[st], lw=1.4, label=f"{title(st)} ({len(pairs)} runs)"
                 )

@@ -43,11 +43,16 @@ def write_importance(
     )
     n_trials = 0
     for estimator, title in (("n_rrelieff", "N-RReliefF"), ("fanova", "fANOVA")):
-        e = estimate(trials, space, estimator, int(settings.get("bootstrap", 20)), seed=0)
+        try:
+            e = estimate(trials, space, estimator, int(settings.get("bootstrap", 20)), seed=0)
+        except ValueError:  # too few trials to estimate anything: said, not a crash
+            e = unestimated(space.names, len(trials))
         df[f"{title} weight"] = [e["weights"][n] for n in space.names]
         df[f"{title} weight CI low"] = [e["ci_low"][n] for n in space.names]
         df[f"{title} weight CI high"] = [e["ci_high"][n] for n in space.names]
-        df[f"{title} Kendall tau (bootstrap)"] = e["kendall_tau"]
+        df[f"{title} weight on all trials"] = [e["weights_all_trials"][n] for n in space.names]
+        df[f"{title} Kendall tau (bootstrap, untied pairs)"] = e["kendall_tau"]
+        df[f"{title} tied weights"] = e["tied_weights"]
         n_trials = e["n_trials"]
     df["trials"] = n_trials
     write_table(
@@ -57,6 +62,20 @@ def write_importance(
         "Importance: published weights and this project's estimates [95 % CI]",
         shown=compact(df, ".3f"),
     )
+
+
+def unestimated(names: Sequence[str], n_trials: int) -> dict[str, Any]:
+    """What an estimate says when there are too few trials for one: nothing, and how many."""
+    nan = {n: float("nan") for n in names}
+    return {
+        "weights": nan,
+        "ci_low": nan,
+        "ci_high": nan,
+        "weights_all_trials": nan,
+        "kendall_tau": float("nan"),
+        "tied_weights": 0,
+        "n_trials": n_trials,
+    }
 
 
 def measured_rows(group_file: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -75,7 +94,8 @@ def measured_rows(group_file: Mapping[str, Any]) -> list[dict[str, Any]]:
             "published weight": published_w.get(name),
             "estimator": g.get("estimator"),
             "measured on": ", ".join(g["measured_on"]["datasets"]) or "file",
-            "Kendall tau (bootstrap)": g.get("kendall_tau"),
+            "Kendall tau (bootstrap, untied pairs)": g.get("kendall_tau"),
+            "tied weights": g.get("tied_weights"),
             "top-3 agreement (bootstrap)": g.get("top_agreement"),
             "pilot trials": g["pilot_cost"]["trials"],
             "pilot cost (sample-epochs)": g["pilot_cost"]["sample_epochs"],

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gsos.reports.stats import bootstrap_ci, paired_bootstrap_ci, paired_test
+from gsos.reports.stats import bootstrap_ci, change_interval, paired_test, reduction_interval
 from gsos.search.metrics import run_metrics
 
 GSOS, SIM = "gsos", "simultaneous"
@@ -54,6 +54,8 @@ LABELS = {
     "sample_epochs_total": "sample-epochs (total)",
     "tpe_seconds_total": "TPE time (s)",
     "n_iterations": "iterations",
+    "n_distinct_configurations": "distinct configurations",
+    "n_repeats_told": "repeats told, not trained",
     "n_failed": "failed trials",
     "n_diverged": "diverged trials",
     "best_iteration": "best iteration",
@@ -137,15 +139,26 @@ PAIRED_COLUMNS = {
 
 
 def paired_tests(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset and metric, GSOS minus simultaneous over runs paired by seed."""
+    """Per dataset and metric, GSOS minus simultaneous over runs paired by seed: the mean
+    difference with its t interval and p (:func:`gsos.reports.stats.change_interval`, the
+    same numbers as Table 4 and the headline), and the Wilcoxon signed-rank p beside it."""
     rows = []
     for dataset in sorted(runs["dataset"].unique()):
         for col in (*METRICS, *COSTS):
             a, b = _pairs(runs, dataset, col)
             if len(a):
-                test = {PAIRED_COLUMNS[k]: v for k, v in paired_test(a, b).items()}
+                change = change_interval({dataset: (a, b)})
                 rows.append(
-                    {"dataset": dataset, "metric (GSOS - simultaneous)": label(col), **test}
+                    {
+                        "dataset": dataset,
+                        "metric (GSOS - simultaneous)": label(col),
+                        "pairs": int(np.sum(np.isfinite(a) & np.isfinite(b))),
+                        "mean difference": change["value"],
+                        "mean difference CI low": change["ci_low"],
+                        "mean difference CI high": change["ci_high"],
+                        "paired t-test p": change["p"],
+                        "Wilcoxon signed-rank p": paired_test(a, b)["wilcoxon_p"],
+                    }
                 )
     columns = ["dataset", "metric (GSOS - simultaneous)", *PAIRED_COLUMNS.values()]
     return pd.DataFrame(rows, columns=columns)
@@ -179,10 +192,20 @@ TABLE4 = [
 ]
 
 
+def figure_interval(name: str, pairs: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict:
+    """One Table 4 / headline figure over ``pairs`` (dataset -> GSOS, simultaneous values of
+    its metric): value, interval and the p of its metric's paired difference. Table 4 calls
+    it with one dataset, the headline with all: the same numbers wherever a figure appears."""
+    change = change_interval(pairs)
+    if name.endswith("_change"):
+        return change
+    return {**reduction_interval(pairs), "p": change["p"]}
+
+
 def table4(t3: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per dataset, GSOS against simultaneous, from Table 3 means (the paper's Table 4, plus
-    the sample-epochs reductions); with ``runs``, each figure's 95 % interval (BCa bootstrap
-    over seed pairs) and the paired t-test p of the metric it compares."""
+    the sample-epochs reductions); with ``runs``, each figure's 95 % interval and the paired
+    t-test p of the metric it compares (:func:`figure_interval`)."""
     g, s = _paired(t3)
     out = pd.DataFrame(index=g.index)
     for name, col, fn in TABLE4:
@@ -195,10 +218,10 @@ def table4(t3: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
         lows, highs, ps = [], [], []
         for dataset in out.index:
             a, b = _pairs(runs, dataset, col)
-            lo, hi = paired_bootstrap_ci(a, b, fn) if len(a) else (np.nan, np.nan)
-            lows.append(lo)
-            highs.append(hi)
-            ps.append(paired_test(a, b)["t_test_p"] if len(a) else np.nan)
+            f = figure_interval(name, {dataset: (a, b)}) if len(a) else {}
+            lows.append(f.get("ci_low", np.nan))
+            highs.append(f.get("ci_high", np.nan))
+            ps.append(f.get("p", np.nan))
         out[f"ci_low_{name}"], out[f"ci_high_{name}"], out[f"p_{name}"] = lows, highs, ps
     out.index.name = "dataset"
     return out.reset_index()
@@ -224,23 +247,6 @@ def paper_headline(t3: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["figure", "value"])
 
 
-def _headline_values(
-    per_dataset: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]],
-) -> dict:
-    """Reductions as ratios of sums of the per-dataset means (as the paper); accuracy changes
-    as the mean over datasets of the absolute differences (this project's convention)."""
-    out = {}
-    for name, col, fn in HEADLINE:
-        pairs = [per_dataset[d][col] for d in per_dataset]
-        if fn is _reduction:
-            g = sum(float(np.mean(a)) for a, _ in pairs)
-            s = sum(float(np.mean(b)) for _, b in pairs)
-            out[name] = (1 - g / s) * 100 if s else np.nan
-        else:
-            out[name] = float(np.mean([np.mean(a) - np.mean(b) for a, b in pairs]))
-    return out
-
-
 HEADLINE = [
     ("time_to_best_reduction_percent", "time_to_best_seconds", _reduction),
     ("total_time_reduction_percent", "total_seconds", _reduction),
@@ -250,44 +256,32 @@ HEADLINE = [
 ]
 
 
-def headline(runs: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """GSOS against simultaneous over every dataset where both ran, with a 95 % percentile
-    bootstrap interval (seed pairs resampled within each dataset)."""
+def headline(runs: pd.DataFrame) -> pd.DataFrame:
+    """GSOS against simultaneous over every dataset where both ran: reductions as ratios of
+    sums of the per-dataset means (as the paper), accuracy changes as the mean over datasets
+    of the absolute differences; each with the interval and p of :func:`figure_interval`
+    (with one dataset, exactly Table 4's)."""
     datasets = [
         d for d in sorted(runs["dataset"].unique()) if len(_pairs(runs, d, "total_seconds")[0])
     ]
-    per = {d: {col: _pairs(runs, d, col) for _, col, _ in HEADLINE} for d in datasets}
-    if not per:
-        return pd.DataFrame(
-            columns=["figure", "value", "value CI low", "value CI high", "datasets"]
-        )
-    value = _headline_values(per)
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(resamples):
-        sample = {}
-        for d, cols in per.items():
-            n = len(next(iter(cols.values()))[0])
-            idx = rng.integers(0, n, n)
-            sample[d] = {c: (a[idx], b[idx]) for c, (a, b) in cols.items()}
-        draws.append(_headline_values(sample))
+    columns = ["figure", "value", "value CI low", "value CI high", "p", "datasets"]
+    if not datasets:
+        return pd.DataFrame(columns=columns)
     rows = []
-    for name, _, _ in HEADLINE:
-        values = np.array([d[name] for d in draws], dtype=float)
-        lo, hi = (
-            np.nanquantile(values, [0.025, 0.975]) if np.isfinite(values).any() else (np.nan,) * 2
-        )
+    for name, col, _ in HEADLINE:
+        table4_name = name.replace("total_time_reduction", "time_reduction")
+        f = figure_interval(table4_name, {d: _pairs(runs, d, col) for d in datasets})
         rows.append(
             {
                 "figure": label(name),
-                "value": value[name],
-                "value CI low": float(lo),
-                "value CI high": float(hi),
+                "value": f["value"],
+                "value CI low": f["ci_low"],
+                "value CI high": f["ci_high"],
+                "p": f["p"],
                 "datasets": ", ".join(datasets),
             }
         )
-    # fmt: skip
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=columns)
 
 
 # --- the published numbers, shipped as package data (copied from the paper) ---------------

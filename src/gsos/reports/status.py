@@ -87,7 +87,7 @@ def run_status(
         state = "running" if now - journal.stat().st_mtime < stale_after else "stopped"
     else:
         state = "waiting"
-    if registered(strategy).multi_fidelity(config):
+    if registered(strategy).cost_matched(config):
         n_train = _n_train(records_path)
         spent = sum(r.get("sample_epochs") or 0 for r in records) / n_train if n_train else 0.0
         budget = _cost_budget(config, runs, dataset, seed)

@@ -143,10 +143,24 @@ def _weights_of_job(job: tuple) -> dict[str, float]:
 
 
 def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
-    from scipy.stats import kendalltau
+    """Agreement of ranking ``b`` with ranking ``a`` over the pairs ``a`` orders (pairs tied
+    in ``a`` say nothing about stability, and N-RReliefF ties most weights at 0): (concordant
+    - discordant) / pairs ordered by ``a``; a pair ``b`` ties counts as neither. 1: the same
+    order; NaN when ``a`` orders no pair."""
+    a_, b_ = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    i, j = np.triu_indices(len(a_), k=1)
+    da, db = np.sign(a_[i] - a_[j]), np.sign(b_[i] - b_[j])
+    ordered = da != 0
+    if not ordered.any():
+        return float("nan")
+    return float(np.sum(da[ordered] * db[ordered]) / ordered.sum())
 
-    tau = kendalltau(a, b).statistic
-    return float(tau) if np.isfinite(tau) else 0.0
+
+def tied(weights: Sequence[float]) -> int:
+    """How many weights share their value with another (N-RReliefF's clipped zeros)."""
+    values = np.round(np.asarray(weights, dtype=float), 12)
+    _, counts = np.unique(values, return_counts=True)
+    return int(counts[counts > 1].sum())
 
 
 def observed(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -184,17 +198,22 @@ def estimate(
 ) -> dict[str, Any]:
     """Importance weights with their uncertainty, from a set of trials.
 
-    - ``weights``: the estimator on all trials;
-    - ``ci_low``/``ci_high``: 95 % percentile interval over ``bootstrap`` resamples of the
-      trials (each refitted; for N-RReliefF the distinct trials of each resample);
+    - ``weights``: the mean of the estimator over ``bootstrap`` resamples of the trials (a
+      bagged estimate, each resample refitted; for N-RReliefF the distinct trials of each
+      resample), which lies inside its interval (the estimate on all trials, kept as
+      ``weights_all_trials``, need not: refits on resamples are biased, fANOVA's down);
+      without resamples, the estimate on all trials;
+    - ``ci_low``/``ci_high``: the 95 % percentile interval of the resamples' weights;
     - ``per_seed``: the estimator on each pilot seed's trials alone (their spread);
-    - ``kendall_tau``: mean Kendall's τ between each resample's ranking and the ranking on all
-      trials (1: the same order every time), and ``top_agreement``: the share of resamples
-      whose ``top`` most important hyperparameters are the same set as on all trials.
+    - ``kendall_tau``: mean agreement of each resample's ranking with the estimate's, over the
+      pairs the estimate orders (:func:`kendall_tau`; ties, such as N-RReliefF's zeros, do
+      not inflate it), ``tied_weights``: how many weights share their value with another,
+      and ``top_agreement``: the share of resamples whose ``top`` most important
+      hyperparameters are the same set as the estimate's.
     """
     trials = observed(records)
     names = space.names
-    point = weights_of(trials, space, estimator, seed, n_trees)
+    point = all_trials = weights_of(trials, space, estimator, seed, n_trees)
     rng = np.random.default_rng(seed)
     samples = []
     for _ in range(bootstrap):  # every resample drawn here, in order: any worker count agrees
@@ -215,6 +234,11 @@ def estimate(
     matrix = (
         np.array([[d[n] for n in names] for d in draws]) if draws else np.zeros((0, len(names)))
     )
+    if len(draws):  # the bagged estimate: the mean over refits, inside their interval
+        lo_q, hi_q = np.quantile(matrix, 0.025, axis=0), np.quantile(matrix, 0.975, axis=0)
+        bagged = matrix.mean(axis=0)
+        lo_q, hi_q = np.minimum(lo_q, bagged), np.maximum(hi_q, bagged)
+        point = dict(zip(names, bagged.tolist(), strict=True))
     point_vec = [point[n] for n in names]
     top_set = set(rank(point)[:top])
     by_seed: dict[Any, list] = {}
@@ -225,20 +249,19 @@ def estimate(
         for s, rs in sorted(by_seed.items(), key=lambda kv: str(kv[0]))
         if len(rs) >= 3
     }
+    nan = {n: float("nan") for n in names}
     return {
         "estimator": estimator,
         "n_trials": len(trials),
         "weights": point,
-        "ci_low": dict(zip(names, np.quantile(matrix, 0.025, axis=0).tolist(), strict=True))
-        if len(draws)
-        else {n: float("nan") for n in names},
-        "ci_high": dict(zip(names, np.quantile(matrix, 0.975, axis=0).tolist(), strict=True))
-        if len(draws)
-        else {n: float("nan") for n in names},
+        "weights_all_trials": all_trials,
+        "ci_low": dict(zip(names, lo_q.tolist(), strict=True)) if len(draws) else nan,
+        "ci_high": dict(zip(names, hi_q.tolist(), strict=True)) if len(draws) else nan,
         "per_seed": per_seed,
-        "kendall_tau": float(np.mean([kendall_tau(point_vec, row) for row in matrix]))
+        "kendall_tau": float(np.nanmean([kendall_tau(point_vec, row) for row in matrix]))
         if len(draws)
         else float("nan"),
+        "tied_weights": tied(point_vec),
         "top_agreement": float(
             np.mean(
                 [set(rank(dict(zip(names, row, strict=True)))[:top]) == top_set for row in matrix]

@@ -43,6 +43,25 @@ def pilot_cost(runs: Sequence[Sequence[Mapping[str, Any]]]) -> dict[str, float]:
     }
 
 
+def pilot_charge(
+    pilots: Sequence[Sequence[Mapping[str, Any]]], source: str, settings: Mapping[str, Any]
+) -> float:
+    """The sample-epochs of pilot runs charged to this dataset's gsos_measured runs (all
+    seeds together; the strategies table gives each run its share).
+
+    The rule: a pilot run's cost is shared equally by the datasets whose groups were measured
+    on it. With ``same`` a dataset's pilots serve that dataset alone, so it pays all of them;
+    with ``leave_one_out`` each dataset's pilots serve the other k - 1 datasets, so each of
+    those pays 1/(k - 1) of them; a weights file costs nothing."""
+    total = pilot_cost(pilots)["sample_epochs"]
+    if source == "same":
+        return total
+    if source == "leave_one_out":
+        users = max(int(settings.get("n_datasets", 2)) - 1, 1)
+        return total / users
+    return 0.0
+
+
 def measure(
     dataset: str,
     settings: Mapping[str, Any],
@@ -89,7 +108,7 @@ def measure(
         "budget": mg["budget"],
         "patience": int(mg["patience"]) if mg["budget"] == "adaptive" else None,
         "pilot_cost": pilot_cost(pilots),
-        "pilot_cost_charged": mg["source"] == "same",
+        "pilot_cost_charged": pilot_charge(pilots, mg["source"], settings),
         "groups": [
             {"name": f"M{i + 1}", "params": list(g), "iterations": n, "share": s}
             for i, (g, n, s) in enumerate(zip(order, iterations, shares, strict=True))

@@ -3,10 +3,23 @@ without importing pandas."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gsos.search.records import best_record
+
+
+def distinct_configurations(records: Sequence[Mapping[str, Any]]) -> int:
+    """Configurations (with their budget and data share) trained afresh in a run; a
+    continuation (Hyperband promoting a configuration from its state) is not a new one."""
+    return len(
+        {
+            json.dumps([r["params"], r.get("budget"), r.get("data_fraction")], sort_keys=True)
+            for r in records
+            if r.get("continues") is None
+        }
+    )
 
 
 def run_metrics(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -17,6 +30,8 @@ def run_metrics(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     total = float(records[-1]["elapsed_seconds"])
     base = {
         "n_iterations": len(records),
+        "n_distinct_configurations": distinct_configurations(records),
+        "n_repeats_told": int(sum(r.get("repeats_before") or 0 for r in records)),
         "n_failed": sum(r["status"] == "fail" for r in records),
         "n_diverged": sum(r["status"] == "diverged" for r in records),
         "total_seconds": total,

@@ -30,7 +30,13 @@ from gsos.search.records import RunLock, journal_path, publish
 from gsos.search.runner import Evaluate, Progress, Runner
 from gsos.search.space import SearchSpace
 from gsos.training.gpus import bind_gpu, gpu_lock_dir
-from gsos.training.trainer import TrainSettings, resolve_device, train_and_evaluate, warm_up
+from gsos.training.trainer import (
+    Meter,
+    TrainSettings,
+    resolve_device,
+    train_and_evaluate,
+    warm_up,
+)
 
 OOM_MARKERS = ("out of memory", "can't allocate memory")
 
@@ -74,6 +80,7 @@ def make_evaluator(data: DeviceData, settings: TrainSettings, curves: bool = Tru
     def evaluate(
         ev: Evaluation, trial_seed: int, resume: Path | None, save: Path | None
     ) -> dict[str, Any]:
+        meter = Meter()
         try:
             result = train_and_evaluate(
                 ev.params,
@@ -86,14 +93,16 @@ def make_evaluator(data: DeviceData, settings: TrainSettings, curves: bool = Tru
                 after_epoch=ev.after_epoch,
                 data_fraction=ev.data_fraction,
                 hypergradient=ev.hypergradient,
+                meter=meter,
             )
         except Exception as e:  # noqa: BLE001 - a trial's failure is data, the run goes on
             first_line = (str(e).strip().splitlines() or [""])[0]
+            charged = {"sample_epochs": meter.images}  # what it trained before it failed
             if isinstance(e, torch.OutOfMemoryError) or any(m in str(e) for m in OOM_MARKERS):
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
-                return {"status": "fail", "error": f"out of memory: {first_line}"}
-            return {"status": "fail", "error": f"{type(e).__name__}: {first_line}"}
+                return {"status": "fail", "error": f"out of memory: {first_line}", **charged}
+            return {"status": "fail", "error": f"{type(e).__name__}: {first_line}", **charged}
         if result.diverged:
             reason = f"diverged: non-finite training loss in epoch {result.epochs_run}"
             return {"status": "diverged", **result.as_dict(), "error": reason}

@@ -189,6 +189,8 @@ class Runner:
                 "budget": evaluation.budget,
                 "continues": evaluation.continues,
                 "data_fraction": evaluation.data_fraction,
+                "repeats_before": evaluation.repeats_before,
+                **({"note": evaluation.note} if evaluation.note else {}),
                 "suggest_seconds": suggest_seconds,
                 "trial_seed": trial_seed,
                 **out,
@@ -208,6 +210,8 @@ class Runner:
             )
             if record["status"] == "stopped":
                 status += f" STOPPED {record.get('stop_reason')}"
+            if evaluation.note:
+                self.log(evaluation.note)
             self.log(f"{iteration} {evaluation.group} budget {evaluation.budget} {status}")
             if self.progress:
                 self.progress(records, self.n_train)

@@ -115,6 +115,14 @@ class TrialResult:
         return out
 
 
+@dataclass
+class Meter:
+    """Training images processed so far (sample-epochs): what a trial that fails part-way
+    is charged, the same rule as for any other trial."""
+
+    images: int = 0
+
+
 def resolve_device(name: str) -> torch.device:
     """'auto' picks cuda when present; asking for cuda without one is an error, not a fallback."""
     if name == "auto":
@@ -237,6 +245,7 @@ def train_and_evaluate(
     after_epoch: AfterEpoch | None = None,
     data_fraction: float = 1.0,
     hypergradient: Mapping[str, Any] | None = None,
+    meter: Meter | None = None,
 ) -> TrialResult:
     """Train one configuration to ``params['epoch']`` epochs and evaluate it.
 
@@ -249,6 +258,7 @@ def train_and_evaluate(
     ``curve`` evaluates the validation split after every epoch (a learning curve; its time is
     counted apart from training); ``after_epoch`` sees that curve and may stop training early.
     ``data_fraction`` trains on that share of the training split (see training_subset).
+    ``meter`` counts the training images processed as training goes (read when it raises).
     ``hypergradient`` (its options) also measures how the validation loss moves with the
     learning and dropout rates (:mod:`gsos.training.hypergrad`); its unrolled steps count as
     training images.
@@ -308,6 +318,8 @@ def train_and_evaluate(
                         part.backward()
                         epoch_loss += part.detach()
                 opt.step()
+                if meter is not None:
+                    meter.images += len(yb)
         epochs_run += 1
         if not torch.isfinite(epoch_loss):  # one sync per epoch, not per step
             diverged = True
@@ -344,6 +356,8 @@ def train_and_evaluate(
             steps=int(h.get("unroll_steps", 5)),
             temperature=float(h.get("temperature", 0.1)),
             val_images=int(h.get("val_images", 512)),
+            optimizer_state=opt.state_dict(),
+            momentum=settings.sgd_momentum,
         )
     return TrialResult(
         val_accuracy=val_acc,

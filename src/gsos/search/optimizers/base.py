@@ -111,6 +111,10 @@ class Evaluation:
     after_epoch: Any = field(default=None, compare=False, repr=False)
     # also measure d(validation loss)/d(log lr, logit dropout), with these options
     hypergradient: Mapping[str, Any] | None = None
+    # repeated proposals told their earlier outcome while this one was asked for (recorded)
+    repeats_before: int = 0
+    # why the budget moved (a GSOS group that ran out of new configurations), recorded
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,7 @@ class Outcome:
     val_accuracy: float | None
     cost: float  # full-training-set epochs this evaluation trained
     hypergradient: Mapping[str, float] | None = None
+    repeat: bool = False  # a repeated proposal told an earlier outcome: no training, no charge
 
     @property
     def loss(self) -> float | None:
@@ -188,6 +193,11 @@ class CountingBudget:
     def spend(self, cost: float) -> None:
         self.evaluations += 1
         self.cost += cost
+
+    def spend_on(self, outcome: Outcome) -> None:
+        """What an outcome costs: nothing for a repeat (see :mod:`.repeats`)."""
+        if not outcome.repeat:
+            self.spend(outcome.cost)
 
 
 def np_seed(seed: int) -> int:

@@ -62,6 +62,7 @@ class Hypergradient(Optimizer):
         self.m = dict.fromkeys(self.z, 0.0)
         self.v = dict.fromkeys(self.z, 0.0)
         self.t = 0
+        self.last_cost = 0.0
 
     def _values(self) -> dict[str, float]:
         """The searched hyperparameters at the current point, inside their ranges."""
@@ -76,7 +77,9 @@ class Hypergradient(Optimizer):
         return out
 
     def ask(self) -> Evaluation | None:
-        if not self.spent.fits():
+        # a cost budget ends before an evaluation that would overrun it (its cost taken to be
+        # the last one's: every evaluation trains the same epochs plus the unrolled steps)
+        if not self.spent.fits(self.last_cost if self.spent.budget.cost is not None else 0.0):
             return None
         params = self.view.full(self._values())
         return Evaluation(
@@ -87,7 +90,9 @@ class Hypergradient(Optimizer):
         )
 
     def tell(self, evaluation: Evaluation, outcome: Outcome) -> None:
-        self.spent.spend(outcome.cost)
+        self.spent.spend_on(outcome)
+        if not outcome.repeat:
+            self.last_cost = outcome.cost
         grad = outcome.hypergradient or {}
         if any(grad.get(CONTINUOUS[n]) is None for n in self.view.names):
             self.z["log_lr"] -= math.log(2)  # failed or diverged: a smaller learning rate

@@ -77,7 +77,7 @@ class CMAES(Optimizer):
         return ev
 
     def tell(self, evaluation: Evaluation, outcome: Outcome) -> None:
-        self.spent.spend(outcome.cost)
+        self.spent.spend_on(outcome)
         self.told[evaluation.handle] = outcome.loss_or_worst
         if len(self.told) == len(self.population):
             with self.random:

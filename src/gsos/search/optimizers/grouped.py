@@ -19,11 +19,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gsos.search.optimizers.base import Budget, Evaluation, Optimizer, Outcome, View
+from gsos.search.optimizers.repeats import Memory
 from gsos.search.records import best_record
 from gsos.search.seeds import derive_seed
 from gsos.search.space import SearchSpace
 
-InnerFactory = Callable[[View, int, Budget], Optimizer]
+InnerFactory = Callable[[View, int, Budget, str], Optimizer]  # view, seed, budget, label
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,12 @@ class GroupedSequential(Optimizer):
         groups: Sequence[GroupPlan],
         make_inner: InnerFactory,
         fidelity: str | None = None,
+        memory: Memory | None = None,
     ):
         self.space, self.seed, self.groups = space, seed, list(groups)
         self.make_inner, self.fidelity = make_inner, fidelity
+        self.memory = memory if memory is not None else Memory()
+        self.note: str | None = None  # why the next group got more budget, for its record
         self.current = space.defaults()
         self.index = -1  # the group being searched
         self.inner: Optimizer | None = None
@@ -55,6 +59,7 @@ class GroupedSequential(Optimizer):
         if self.inner is None:
             return
         group = self.groups[self.index]
+        repeats = getattr(self.inner, "repeats_told", [])  # told, not trained: still results
         done = [
             {
                 "status": o.status,
@@ -62,7 +67,7 @@ class GroupedSequential(Optimizer):
                 "iteration": o.iteration,
                 "params": e.params,
             }
-            for e, o in self.told
+            for e, o in [*self.told, *repeats]
         ]
         best = best_record(done)
         if best is not None:
@@ -74,6 +79,19 @@ class GroupedSequential(Optimizer):
         left_evals = (budget.evaluations or 0) + self.unspent[0] - used_evals
         left_cost = (budget.cost or 0.0) + self.unspent[1] - used_cost
         self.unspent = (max(left_evals, 0), max(left_cost, 0.0))
+        ran_out = [e for e in self.memory.exhausted if e["search"] == group.name]
+        if ran_out and (self.unspent[0] or self.unspent[1]) and self.index + 1 < len(self.groups):
+            left = (
+                f"{self.unspent[0]} evaluations"
+                if self.unspent[0]
+                else (f"{self.unspent[1]:.2f} epochs of training cost")
+            )
+            self.note = (
+                f"group {group.name} ran out of new configurations ({ran_out[-1]['why']}; "
+                f"{ran_out[-1]['trained']} trained, {ran_out[-1]['repeats_told']} repeats told, "
+                f"not trained): {left} passed on"
+            )
+            ran_out[-1]["passed_on"] = left
         self.inner, self.told = None, []
 
     def _start_next_group(self) -> bool:
@@ -91,7 +109,8 @@ class GroupedSequential(Optimizer):
                 self.unspent = (budget.evaluations or 0, budget.cost or 0.0)
                 continue
             view = View.of(self.space, names, fixed=self.current)
-            self.inner = self.make_inner(view, derive_seed(self.seed, 1, self.index), budget)
+            seed = derive_seed(self.seed, 1, self.index)
+            self.inner = self.make_inner(view, seed, budget, group.name)
             self.unspent = (0, 0.0)
             return True
         return False
@@ -114,7 +133,10 @@ class GroupedSequential(Optimizer):
                 ev = self.inner.ask()
                 if ev is not None:
                     group = self.groups[self.index]
-                    return dataclasses.replace(ev, group=group.name, group_index=self.index + 1)
+                    ev = dataclasses.replace(ev, group=group.name, group_index=self.index + 1)
+                    if self.note is not None:
+                        ev, self.note = dataclasses.replace(ev, note=self.note), None
+                    return ev
             if not self._start_next_group():
                 return None
 

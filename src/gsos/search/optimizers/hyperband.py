@@ -21,11 +21,12 @@ BOHB draws a configuration at random with probability ``random_fraction`` (or wh
 no model); otherwise it fits, on the largest budget with enough observations, kernel
 densities l(x) over the best ``top_fraction`` and g(x) over the rest (each needs
 ``min_points``, default dimensions + 1), draws ``n_candidates`` points from l(x) with every
-bandwidth widened by ``bandwidth_factor``, and takes the one with the largest l(x)/g(x).
-Product kernels: Gaussian for continuous coordinates of the unit box, Aitchison-Aitken for
-categorical ones; bandwidths by the normal reference rule (1.06 sd n^(-1/(4+d))), at least
-``min_bandwidth``, an Aitchison-Aitken one at most (c-1)/c. A failed trial is a bad
-observation with infinite loss, as in BOHB.
+continuous bandwidth widened by ``bandwidth_factor`` (categorical ones are not, as in
+HpBandSter), and takes the one with the largest l(x)/g(x). Product kernels: Gaussian for
+continuous coordinates of the unit box, Aitchison-Aitken for categorical ones; bandwidths by
+the normal reference rule (1.06 sd n^(-1/(4+d))) for every coordinate, at least
+``min_bandwidth`` and with no upper cap, as statsmodels fits them for HpBandSter. A failed
+trial is a bad observation with infinite loss, as in BOHB.
 """
 
 from __future__ import annotations
@@ -99,20 +100,20 @@ class KDE:
 
     @classmethod
     def fit(cls, data: np.ndarray, box: Box, min_bandwidth: float) -> KDE:
+        """Bandwidths by the normal reference rule for every coordinate, categorical ones
+        included (statsmodels' ``normal_reference``, as HpBandSter fits them), at least
+        ``min_bandwidth``; no upper cap (HpBandSter sets none)."""
         n, d = data.shape
         sd = data.std(axis=0, ddof=1) if n > 1 else np.zeros(d)
         bw = np.maximum(1.06 * sd * n ** (-1.0 / (4 + d)), min_bandwidth)
-        return cls(data, bw, box.categorical, box.levels).clipped(min_bandwidth)
-
-    def clipped(self, min_bandwidth: float) -> KDE:
-        bw = np.maximum(self.bandwidth, min_bandwidth)
-        cap = np.where(self.categorical, (self.levels - 1) / np.maximum(self.levels, 1), np.inf)
-        return KDE(self.data, np.minimum(bw, cap), self.categorical, self.levels)
+        return cls(data, bw, box.categorical, box.levels)
 
     def widened(self, factor: float, min_bandwidth: float) -> KDE:
-        return KDE(self.data, self.bandwidth * factor, self.categorical, self.levels).clipped(
-            min_bandwidth
-        )
+        """The sampling density: continuous bandwidths (at least ``min_bandwidth``) times
+        ``factor``; categorical ones unchanged, as in HpBandSter's sampler."""
+        bw = np.maximum(self.bandwidth, min_bandwidth)
+        bw = np.where(self.categorical, bw, bw * factor)
+        return KDE(self.data, bw, self.categorical, self.levels)
 
     def pdf(self, x: np.ndarray) -> float:
         diff = x[None, :] - self.data
@@ -233,7 +234,12 @@ class Hyperband(Optimizer):
         if self.rung + 1 < len(self.rungs):
             ok = [r for r in self.results if r[3] == "ok" and r[2] is not None]
             ok.sort(key=lambda r: (r[2], r[1]))
-            keep = ok[: int(math.floor(len(self.results) / self.eta + 1e-9))]
+            unique, seen = [], set()  # a repeat told in this rung is its first evaluation:
+            for r in ok:  # promoted once, from that evaluation's state
+                if r[1] not in seen:
+                    seen.add(r[1])
+                    unique.append(r)
+            keep = unique[: int(math.floor(len(self.results) / self.eta + 1e-9))]
             self.promoted = [_Candidate(c.u, iteration) for c, iteration, _, _ in keep]
             self.live = {c.continues for c in self.promoted if c.continues is not None}
             self.rung += 1
@@ -279,7 +285,7 @@ class Hyperband(Optimizer):
         return ev
 
     def tell(self, evaluation: Evaluation, outcome: Outcome) -> None:
-        self.spent.spend(outcome.cost)
+        self.spent.spend_on(outcome)
         candidate: _Candidate = evaluation.handle
         self.results.append((candidate, outcome.iteration, outcome.loss, outcome.status))
         rung_budget = evaluation.budget if self.fidelity.whole else evaluation.data_fraction

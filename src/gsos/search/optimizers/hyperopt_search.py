@@ -101,7 +101,7 @@ class HyperoptSearch(Optimizer):
     def tell(self, evaluation: Evaluation, outcome: Outcome) -> None:
         h = hyperopt()
         STATUS_FAIL, STATUS_OK = h.STATUS_FAIL, h.STATUS_OK  # noqa: N806 - hyperopt's names
-        self.spent.spend(outcome.cost)
+        self.spent.spend_on(outcome)
         loss = outcome.loss
         result = (
             {"status": STATUS_OK, "loss": loss} if loss is not None else {"status": STATUS_FAIL}

@@ -63,7 +63,7 @@ class OptunaSearch(Optimizer):
     def tell(self, evaluation: Evaluation, outcome: Outcome) -> None:
         from optuna.trial import TrialState
 
-        self.spent.spend(outcome.cost)
+        self.spent.spend_on(outcome)
         loss = outcome.loss
         if loss is None:
             self.study.tell(evaluation.handle, state=TrialState.FAIL)

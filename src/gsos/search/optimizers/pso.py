@@ -56,7 +56,7 @@ class ParticleSwarm(Optimizer):
         from pymoo.core.evaluator import Evaluator
         from pymoo.problems.static import StaticProblem
 
-        self.spent.spend(outcome.cost)
+        self.spent.spend_on(outcome)
         self.told[evaluation.handle] = outcome.loss_or_worst
         if len(self.told) == len(self.swarm):
             f = np.array([[self.told[i]] for i in range(len(self.swarm))])

@@ -23,10 +23,19 @@ class Algorithm:
     # searched space) or "data" (the share of the training split); it spends a training cost
     fidelity: str | None = None
     title: str = ""
+    # spends a training cost (sample-epochs) even at full fidelity: a strategy that saves
+    # training (early stops, cheap steps) spends the savings on more evaluations
+    cost_budget: bool = False
 
     @property
     def multi_fidelity(self) -> bool:
         return self.fidelity is not None
+
+    @property
+    def cost_matched(self) -> bool:
+        """Whether its run's budget is a training cost (by default the sample-epochs the
+        simultaneous run of the same dataset and seed spent) rather than evaluations."""
+        return self.multi_fidelity or self.cost_budget
 
     def make(self) -> Any:
         module, function = self.factory.split(":")
@@ -62,12 +71,14 @@ ALGORITHMS: dict[str, Algorithm] = {
             "tpe_lc:make_tpe_lc",
             ("tpe", "tpe_lc"),
             title="TPE with learning curves",
+            cost_budget=True,
         ),  # fmt: skip
         Algorithm(
             "bilevel",
             "bilevel:make_bilevel",
             ("bilevel",),
             title="hypergradient descent",
+            cost_budget=True,
         ),  # fmt: skip
     ]
 }
@@ -103,6 +114,10 @@ class Strategy:
 
     def multi_fidelity(self, config: Mapping[str, Any] | None = None) -> bool:
         return self.inner_algorithm(config).multi_fidelity
+
+    def cost_matched(self, config: Mapping[str, Any] | None = None) -> bool:
+        """Whether a run's budget is a training cost (see :attr:`Algorithm.cost_matched`)."""
+        return self.inner_algorithm(config).cost_matched
 
     def sections(self, config: Mapping[str, Any] | None = None) -> list[str]:
         """The config sections a job of this strategy needs besides the common ones."""

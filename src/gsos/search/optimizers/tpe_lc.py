@@ -45,6 +45,38 @@ def stopper(best: float, target_epochs: int, threshold: float, min_epochs: int):
     return after_epoch
 
 
+def budget_stop(epochs: int, target_epochs: int, min_epochs: int):
+    """Stop a trial after ``epochs`` epochs: the cost budget ends there. Its predicted final
+    accuracy is extrapolated where the curve is long enough."""
+
+    def after_epoch(curve: list[dict[str, Any]]) -> dict[str, Any] | None:
+        if len(curve) < epochs:
+            return None
+        predicted = None
+        if len(curve) >= min_epochs:
+            e = [p["epoch"] for p in curve]
+            predicted = extrapolate(e, [p["val_accuracy"] for p in curve], target_epochs).mean
+        return {
+            "predicted_final_accuracy": predicted,
+            "stop_reason": f"the cost budget ran out after epoch {epochs} of {target_epochs}",
+        }
+
+    return after_epoch
+
+
+def first_stop(watchers):
+    """One after_epoch callback from several: the first that says stop."""
+
+    def after_epoch(curve: list[dict[str, Any]]) -> dict[str, Any] | None:
+        for watch in watchers:
+            stop = watch(curve)
+            if stop is not None:
+                return stop
+        return None
+
+    return after_epoch
+
+
 class TPEWithCurves(Optimizer):
     def __init__(
         self,
@@ -60,11 +92,21 @@ class TPEWithCurves(Optimizer):
         self.best: float | None = None
 
     def ask(self) -> Evaluation | None:
+        spent = self.tpe.spent
+        left = None if spent.budget.cost is None else spent.budget.cost - spent.cost
+        if left is not None and left < 1 - 1e-9:
+            return None  # less than one epoch of training left
         ev = self.tpe.ask()
-        if ev is None or self.best is None:
+        if ev is None:
             return ev
-        watch = stopper(self.best, ev.budget, self.threshold, self.min_epochs)
-        return dataclasses.replace(ev, after_epoch=watch)
+        watchers = []
+        if left is not None and ev.budget > left + 1e-9:  # the last trial: as far as the budget
+            watchers.append(budget_stop(int(left + 1e-9), ev.budget, self.min_epochs))
+        if self.best is not None:
+            watchers.append(stopper(self.best, ev.budget, self.threshold, self.min_epochs))
+        if not watchers:
+            return ev
+        return dataclasses.replace(ev, after_epoch=first_stop(watchers))
 
     def tell(self, evaluation: Evaluation, outcome: Outcome) -> None:
         self.tpe.tell(evaluation, outcome)
