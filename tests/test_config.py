@@ -281,3 +281,27 @@ def test_a_dropped_hyperparameter_trains_at_its_default(tmp_path, default_config
     opt = make_random(View.of(space), 0, Budget(evaluations=3), cfg)
     params = [opt.ask().params for _ in range(3)]
     assert all(p["batch_size"] == 32 for p in params) and len({p["lr"] for p in params}) == 3
+
+
+def test_weight_decay_is_an_optional_hyperparameter(tmp_path):
+    """Absent from the defaults and the paper (0); any config may search it."""
+    import torch
+
+    from gsos.training.trainer import make_optimizer
+
+    assert "weight_decay" not in load_config(DEFAULTS, [], None, SCHEMA)["search_space"]
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        "search_space:\n"
+        "  weight_decay: {type: loguniform, low: 1.0e-6, high: 1.0e-2, default: 1.0e-4}\n"
+        "gsos:\n  groups:\n"
+        "    - {name: G1, params: [num_conv_layers, lr, dropout_rate, weight_decay], share: 4}\n"
+        "    - {name: G2, params: [optimizer, epoch], share: 3}\n"
+        "    - {name: G3, params: [stride, padding, kernel, num_fc_units, batch_size], share: 3}\n"
+    )
+    cfg = load_config(DEFAULTS, [mine], None, SCHEMA)
+    assert cfg["search_space"]["weight_decay"]["default"] == 1.0e-4
+    net = torch.nn.Linear(2, 2)
+    params = {"lr": 0.1, "optimizer": "adam", "weight_decay": 0.01}
+    assert make_optimizer(params, net, 0.0).weight_decay == 0.01
+    assert make_optimizer({"lr": 0.1, "optimizer": "sgd"}, net, 0.0).weight_decay == 0.0

@@ -44,6 +44,14 @@ def train(net, opt, steps=40):
         ),
         (lambda p: Adam(p, lr=0.003), lambda p: torch.optim.Adam(p, lr=0.003)),
         (lambda p: Adam(p, lr=0.5), lambda p: torch.optim.Adam(p, lr=0.5)),
+        (
+            lambda p: SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-3),
+            lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-3),
+        ),
+        (
+            lambda p: Adam(p, lr=0.003, weight_decay=1e-2),
+            lambda p: torch.optim.Adam(p, lr=0.003, weight_decay=1e-2),
+        ),
     ],
 )
 def test_same_parameters_as_torch_optim_bit_for_bit(ours, theirs):

@@ -4,7 +4,8 @@ Why not torch.optim: its first ``step`` imports ``torch._dynamo``, which costs a
 every HPO job's start-up here (more than a whole small run trains), and its per-parameter
 Python loop is a visible share of a small model's step. These classes apply the same
 arithmetic in the same order as torch.optim's default CPU implementation (single-tensor
-SGD with optional momentum; Adam without weight decay or amsgrad), with ``torch._foreach_*``
+SGD with optional momentum and weight decay; Adam with optional L2 weight decay, without
+amsgrad), with ``torch._foreach_*``
 kernels that update every parameter at once; a test checks that they give bit-identical
 parameters to ``torch.optim.SGD`` and ``torch.optim.Adam`` over many steps on CPU.
 """
@@ -18,24 +19,37 @@ import torch
 
 
 class _Descent:
-    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float):
+    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0):
         self.params = [p for p in params if p.requires_grad]
         self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
 
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
 
     def _grads(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The parameters that have a gradient, and their gradients with the L2 term
+        ``weight_decay * p`` added (torch.optim's ``weight_decay``: the gradient of
+        (weight_decay / 2) ||p||^2 in the training objective)."""
         with_grad = [p for p in self.params if p.grad is not None]
-        return with_grad, [p.grad for p in with_grad]  # type: ignore[misc]
+        grads = [p.grad for p in with_grad]
+        if self.weight_decay != 0:
+            grads = torch._foreach_add(grads, with_grad, alpha=self.weight_decay)
+        return with_grad, grads  # type: ignore[return-value]
 
 
 class SGD(_Descent):
     """p -= lr * g, or with momentum m: b = m * b + g (b = g at the first step), p -= lr * b."""
 
-    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, momentum: float = 0.0):
-        super().__init__(params, lr)
+    def __init__(
+        self,
+        params: Iterable[torch.nn.Parameter],
+        lr: float,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(params, lr, weight_decay)
         self.momentum = float(momentum)
         self.buffers: list[torch.Tensor] | None = None
 
@@ -67,8 +81,9 @@ class Adam(_Descent):
         lr: float,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
+        weight_decay: float = 0.0,
     ):
-        super().__init__(params, lr)
+        super().__init__(params, lr, weight_decay)
         self.beta1, self.beta2 = betas
         self.eps = eps
         self.steps = 0

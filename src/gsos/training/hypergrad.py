@@ -132,6 +132,7 @@ def hypergradient(
     x, y = data.x["train"], data.y["train"]
     bs = min(int(params["batch_size"]), len(x))
     p = torch.sigmoid(logit_p)
+    decay = float(params.get("weight_decay", 0.0))
     update = unrolled_update(params, list(weights.values()), optimizer_state, momentum, dtype)
     for _ in range(steps):
         idx = torch.randperm(len(x), generator=gen, device=device)[:bs]
@@ -139,6 +140,8 @@ def hypergradient(
             forward(model, weights, data.normalise(x[idx]).to(dtype), p, temperature, gen), y[idx]
         )
         grads = torch.autograd.grad(loss, list(weights.values()), create_graph=True)
+        if decay:  # L2 inside the training objective, as the trainer's optimiser adds it
+            grads = [g + decay * w for g, w in zip(grads, weights.values(), strict=True)]
         steps_ = update(list(grads))
         weights = {
             n: w - torch.exp(log_lr) * d for (n, w), d in zip(weights.items(), steps_, strict=True)

@@ -144,12 +144,16 @@ def warm_up() -> None:
 
 
 def make_optimizer(params: Mapping[str, Any], model: nn.Module, momentum: float) -> Adam | SGD:
-    """torch.optim's arithmetic without torch.optim (see :mod:`gsos.training.descent` for why)."""
+    """torch.optim's arithmetic without torch.optim (see :mod:`gsos.training.descent` for why).
+
+    ``weight_decay`` (optional: 0 unless searched or fixed) is L2 regularisation inside the
+    training objective, (weight_decay / 2) ||w||^2, as torch.optim's ``weight_decay``."""
     lr = float(params["lr"])
+    decay = float(params.get("weight_decay", 0.0))
     if params["optimizer"] == "adam":
-        return Adam(model.parameters(), lr=lr)
+        return Adam(model.parameters(), lr=lr, weight_decay=decay)
     if params["optimizer"] == "sgd":
-        return SGD(model.parameters(), lr=lr, momentum=momentum)
+        return SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=decay)
     raise ValueError(f"optimizer must be adam or sgd, not {params['optimizer']!r}")
 
 
