@@ -47,7 +47,7 @@ def batch_efficiency(
         for settings, _ in paths.values():  # one-off costs of each path, untimed
             train_seconds(p, data, settings)
         for r in range(repeats):
-            peaks = {d: matmul_peak(d) for d in (torch.float32, torch.bfloat16)}
+            peaks = {d: matmul_peak(d, device="cpu") for d in (torch.float32, torch.bfloat16)}
             for name, (settings, dtype) in paths.items():
                 s = train_seconds(p, data, settings)
                 gflops = per_sample * n / s / 1e9

@@ -12,15 +12,28 @@ from gsos.training.model import CNN, Architecture
 # --- a. the machine's peak and the trainer's share of it ---------------------------------------
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 7) -> float:
-    """GFLOP/s of an n×n matmul in ``dtype`` on the threads torch uses: the median of repeats."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+def matmul_peak(
+    dtype: torch.dtype, n: int = 2048, repeats: int = 7, device: torch.device | str = "cpu"
+) -> float:
+    """GFLOP/s of an n×n matmul in ``dtype`` on ``device`` (the device that is benchmarked:
+    a GPU's throughput over a CPU's peak would mean nothing), the median of repeats; on CUDA
+    each repeat is timed to the kernel's end."""
+    device = torch.device(device)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    a = torch.randn(n, n, dtype=dtype, device=device)
+    b = torch.randn(n, n, dtype=dtype, device=device)
     for _ in range(2):
         a @ b
+    sync()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         a @ b
+        sync()
         times.append(time.perf_counter() - t0)
     return 2 * n**3 / float(np.median(times)) / 1e9
 

@@ -33,15 +33,16 @@ from gsos.training.trainer import warm_up
 PARTS = ("peak", "batch", "throughput", "pipeline", "startup", "tpe", "projection")
 
 
-def peak_table(quick: bool) -> pd.DataFrame:
+def peak_table(quick: bool, device: torch.device) -> pd.DataFrame:
     from peak import matmul_peak
 
     return pd.DataFrame(
         [
             {
                 "dtype": str(d).removeprefix("torch."),
+                "device": device.type,
                 "matrix": "2048x2048",
-                "gflop_per_s": matmul_peak(d, 512 if quick else 2048),
+                "gflop_per_s": matmul_peak(d, 512 if quick else 2048, device=device),
             }
             for d in (torch.float32, torch.bfloat16)
         ]
@@ -68,7 +69,7 @@ def main(argv=None) -> None:
         cfg["datasets"] = {"Kuzushiji_49": cfg["datasets"]["Kuzushiji_49"]}
         cfg["model"]["base_filters"] = 4
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    warm_up()
+    warm_up(device)
     out = a.out if not a.quick else Path(tempfile.mkdtemp())
     out.mkdir(parents=True, exist_ok=True)
     machine = describe()
@@ -77,7 +78,7 @@ def main(argv=None) -> None:
     for part in a.parts:
         t0 = time.perf_counter()
         if part == "peak":
-            df = peak_table(a.quick)
+            df = peak_table(a.quick, device)
         elif part == "batch":
             from batch import batch_efficiency
 

@@ -86,13 +86,14 @@ def throughput(cfg: dict, n: int, repeats: int, workers: int, device) -> pd.Data
             dtype = torch.bfloat16 if bf16 else torch.float32
             train_seconds(params, data, settings)
             for r in range(repeats):  # interleaved: each pair shares the machine's state
-                peak = matmul_peak(dtype)  # beside each measurement: one alone can be a dip
+                peak = matmul_peak(dtype, device=device)  # beside each measurement (a dip)
                 a = n / train_seconds(params, data, settings)
                 b, wait = standard(root, shape, n_classes, params, settings.arch, device, workers)
                 rows.append(
                     {
                         "dataset": name,
                         "shape": "x".join(map(str, shape)),
+                        "device": device.type,
                         "path": "bf16" if bf16 else "fp32",
                         "repeat": r,
                         "ours_images_per_s": a,
@@ -106,7 +107,7 @@ def throughput(cfg: dict, n: int, repeats: int, workers: int, device) -> pd.Data
                 )
     raw = pd.DataFrame(rows)
     out = (
-        raw.groupby(["dataset", "shape", "path"], sort=False)
+        raw.groupby(["dataset", "shape", "device", "path"], sort=False)
         .agg(
             ours_images_per_s=("ours_images_per_s", "median"),
             standard_images_per_s=("standard_images_per_s", "median"),

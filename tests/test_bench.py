@@ -26,6 +26,7 @@ def test_throughput_compares_both_pipelines_on_the_same_data(paper_config):
     )
     row = df.iloc[0]
     assert row["dataset"] == "Kuzushiji_49" and row["shape"] == "1x28x28" and row["repeats"] == 2
+    assert row["device"] == "cpu"  # the device its peak was measured on
     assert row["ours_images_per_s"] > 0 and row["standard_images_per_s"] > 0
     assert row["speedup_min"] <= row["speedup_median"] <= row["speedup_max"]
     assert 0 < row["fraction_of_peak"] < 1
@@ -52,6 +53,8 @@ def test_flops_and_peak_make_a_fraction_of_peak():
     estimate = CNN(params, (1, 8, 8), 10, arch).train_flops_per_sample
     assert 0.5 < counted / estimate < 1.5
     assert peak.matmul_peak(torch.float32, n=256, repeats=3) > 1.0
+    # the peak is taken on the device that is benchmarked (meta stands in for a GPU here)
+    assert peak.matmul_peak(torch.float32, n=64, repeats=1, device="meta") > 0
 
 
 def test_tpe_overhead_times_both_runners(paper_config):

@@ -49,3 +49,30 @@ def test_every_rule_names_an_env_that_exists():
     for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
         for env in re.findall(r'"\.\./\.\./(envs/[^"]+)"', smk.read_text()):
             assert (ROOT / env).is_file(), (smk.name, env)
+
+
+def rule_threads() -> dict[str, str]:
+    """Each rule's ``threads:`` as written in workflow/rules/*.smk."""
+    out = {}
+    for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
+        for name, body in re.findall(r"^rule (\w+):\n((?:[ \t].*\n|\n)*)", smk.read_text(), re.M):
+            found = re.search(r"^\s+threads: (.+)$", body, re.M)
+            if found:
+                out[name] = found.group(1).split("#")[0].strip()
+    return out
+
+
+def test_the_slurm_profile_gives_every_multi_core_rule_its_cores():
+    """pilot and measured_groups ran with the default cpus_per_task of 1 while running 4
+    threads or processes: every rule with threads above 1 gets at least as many cores, and
+    the rules that run the same HPO command ask for the same."""
+    profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+    default = profile["default-resources"]["cpus_per_task"]
+    sets = profile.get("set-resources", {})
+    threads = rule_threads()
+    assert {"hpo", "pilot", "measured_groups", "table5"} <= set(threads)
+    for rule, value in threads.items():
+        cores = sets.get(rule, {}).get("cpus_per_task", default)
+        if value.isdigit():
+            assert cores >= int(value), (rule, value, cores)
+    assert sets["pilot"] == sets["hpo"]  # the same command, the same job

@@ -52,7 +52,7 @@ def test_jobs_starting_together_get_distinct_gpus(tmp_path):
     got = [json.loads(p.stdout.readline()) for p in procs]
     for p in procs:
         p.wait()
-    assert sorted(g for g, _ in got) == [0, 1, 2, 3]
+    assert sorted(g for g, _ in got) == ["0", "1", "2", "3"]
 
 
 def test_jobs_per_gpu_spreads_then_shares(tmp_path):
@@ -60,30 +60,30 @@ def test_jobs_per_gpu_spreads_then_shares(tmp_path):
     got = [json.loads(p.stdout.readline()) for p in procs]
     for p in procs:
         p.wait()
-    per_gpu = {g: sum(1 for x, _ in got if x == g) for g in range(3)}
-    assert per_gpu == {0: 2, 1: 2, 2: 2}
+    per_gpu = {g: sum(1 for x, _ in got if x == g) for g in ("0", "1", "2")}
+    assert per_gpu == {"0": 2, "1": 2, "2": 2}
     assert len({tuple(x) for x in got}) == 6  # no slot given twice
 
 
 def test_a_dead_jobs_gpu_is_free_again(tmp_path):
     (victim,) = start_holders(tmp_path, 1, n_gpus=1, per_gpu=1, hold=60)
-    assert json.loads(victim.stdout.readline()) == [0, 0]
+    assert json.loads(victim.stdout.readline()) == ["0", 0]
     with pytest.raises(NoFreeGPU, match="--resources gpu=1"):
         acquire(1, 1, tmp_path)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     slot = acquire(1, 1, tmp_path)  # no clean-up needed: the kernel dropped the lock
-    assert (slot.gpu, slot.slot) == (0, 0)
+    assert (slot.gpu, slot.slot) == ("0", 0)
     slot.release()
 
 
 def test_least_loaded_gpu_first_and_release(tmp_path):
     a = acquire(2, 2, tmp_path)
     b = acquire(2, 2, tmp_path)
-    assert (a.gpu, b.gpu) == (0, 1)
+    assert (a.gpu, b.gpu) == ("0", "1")
     a.release()
     c = acquire(2, 2, tmp_path)
-    assert c.gpu == 0
+    assert c.gpu == "0"
     for s in (b, c):
         s.release()
 
@@ -93,3 +93,68 @@ def test_bind_leaves_scheduler_choices_and_cpu_alone(tmp_path):
     assert bind_gpu("cuda", 1, tmp_path, env) is None and env["CUDA_VISIBLE_DEVICES"] == "3"
     env = {}
     assert bind_gpu("cpu", 1, tmp_path, env) is None and "CUDA_VISIBLE_DEVICES" not in env
+
+
+FAKE_SMI = """#!/bin/sh
+cat <<'LIST'
+{listing}
+LIST
+exit {status}
+"""
+TWO_GPUS = "GPU 0: NVIDIA A100 (UUID: GPU-aaa)\nGPU 1: NVIDIA A100 (UUID: GPU-bbb)"
+MIG = (
+    "GPU 0: NVIDIA A100 (UUID: GPU-aaa)\n"
+    "  MIG 3g.20gb     Device  0: (UUID: MIG-1111)\n"
+    "  MIG 3g.20gb     Device  1: (UUID: MIG-2222)\n"
+    "GPU 1: NVIDIA A100 (UUID: GPU-bbb)"
+)
+
+
+def fake_nvidia_smi(tmp_path, monkeypatch, listing, status=0):
+    """A fake `nvidia-smi` first on PATH: the GPU inventory it prints is the test's."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text(FAKE_SMI.format(listing=listing, status=status))
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+
+
+def test_mig_instances_are_counted_and_bound_by_uuid(tmp_path, monkeypatch):
+    """One GPU split in two MIG instances offers two units (it counted as 1), bound by UUID."""
+    from gsos.training.gpus import inventory
+
+    fake_nvidia_smi(tmp_path, monkeypatch, MIG)
+    assert inventory().units == ("MIG-1111", "MIG-2222", "1")
+    envs = [{} for _ in range(3)]
+    slots = [bind_gpu("cuda", 1, tmp_path / "locks", env=env) for env in envs]
+    assert sorted(s.gpu for s in slots) == ["1", "MIG-1111", "MIG-2222"]
+    assert [env["CUDA_VISIBLE_DEVICES"] for env in envs] == [s.gpu for s in slots]
+
+
+def test_a_failing_nvidia_smi_is_said_and_the_device_nodes_counted(tmp_path, monkeypatch):
+    """nvidia-smi failing used to mean 0 GPUs: no binding, every job on GPU 0."""
+    from gsos.training import gpus
+
+    fake_nvidia_smi(tmp_path, monkeypatch, "NVIDIA-SMI has failed: driver mismatch", status=9)
+    (tmp_path / "dev").mkdir()
+    for i in (0, 1):
+        (tmp_path / "dev" / f"nvidia{i}").write_text("")
+    monkeypatch.setattr(gpus, "NODES", str(tmp_path / "dev" / "nvidia[0-9]*"))
+    found = gpus.inventory()
+    assert found.units == ("0", "1") and "nvidia-smi failed (NVIDIA-SMI has failed" in found.warning
+    said, env = [], {}
+    slot = bind_gpu("auto", 1, tmp_path / "locks", env=env, say=said.append)
+    assert slot is not None and env["CUDA_VISIBLE_DEVICES"] == slot.gpu
+    assert said and "counted 2 GPU device node(s)" in said[0]
+
+
+def test_a_job_beyond_the_slots_waits_for_one_instead_of_dying(tmp_path, monkeypatch):
+    fake_nvidia_smi(tmp_path, monkeypatch, TWO_GPUS)
+    held = [bind_gpu("auto", 1, tmp_path / "locks", env={}) for _ in range(2)]
+    said = []
+    with pytest.raises(NoFreeGPU):
+        bind_gpu("auto", 1, tmp_path / "locks", env={}, say=said.append, wait=1.0)
+    assert said and "waiting" in said[0]
+    held[0].release()
+    assert bind_gpu("auto", 1, tmp_path / "locks", env={}, wait=1.0).gpu == held[0].gpu

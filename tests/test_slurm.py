@@ -6,6 +6,7 @@ hand with:  sudo bash tests/slurm/start-local-slurm.sh && python3 -m uv run pyte
 """
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -56,8 +57,6 @@ def test_profile_runs_every_job_on_slurm_and_matches_a_local_run(
     )
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
     out = run.stdout + run.stderr
-    import re
-
     steps = re.findall(r"(\d+) of (\d+) steps \(100%\) done", out)
     assert steps, out[-3000:]
     total = int(steps[-1][1])
@@ -88,3 +87,27 @@ def test_profile_runs_every_job_on_slurm_and_matches_a_local_run(
     assert json.loads((tmp_path / groups).read_text()) == json.loads(
         (workflow_run / groups).read_text()
     )
+
+
+def test_a_cuda_run_asks_slurm_for_one_gpu_per_training_job(tmp_path, default_config):
+    """device: cuda through profiles/slurm: each HPO job's sbatch call asks for --gpus=1 (and
+    the profile's cores). This node has no GPU, so SLURM refuses the submission, which is
+    enough to see what was asked for (the plugin prints the sbatch call it made)."""
+    if not slurm_up():
+        pytest.fail("no SLURM here: run tests/slurm/start-local-slurm.sh first (as root)")
+    cfg = tiny_config(default_config)
+    cfg["run"].update(strategies=["random"], seeds=[0])
+    (tmp_path / "gpu.yaml").write_text(yaml.safe_dump(cfg))
+    run = snakemake(
+        "--configfile", "gpu.yaml", "--profile", str(ROOT / "profiles" / "slurm"),
+        "--slurm-no-account", "--slurm-status-command", "squeue",
+        "--slurm-init-seconds-before-status-checks", "5", "--seconds-between-status-checks", "3",
+        "results/gpu/runs/digits/random/seed0/records.jsonl",
+        cwd=tmp_path, timeout=900,
+    )  # fmt: skip
+    out = run.stdout + run.stderr
+    calls = [line for line in out.splitlines() if line.strip().startswith("sbatch ")]
+    hpo = [c for c in calls if "rule_hpo" in c]
+    assert hpo, out[-4000:]
+    assert all("--gpus=1" in c for c in hpo), hpo
+    assert all(re.search(r"--cpus-per-(task|gpu)[= ]4\b", c) for c in hpo), hpo

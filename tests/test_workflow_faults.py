@@ -327,3 +327,30 @@ def test_every_report_job_works_with_one_strategy_and_one_seed(
     assert set(ranks["strategy"]) == set(strategies)
     if len(strategies) == 1:
         assert (ranks["average rank (mean)"] == 1).all()
+
+
+def test_device_auto_on_a_multi_gpu_machine_never_starts_more_jobs_than_slots(
+    tmp_path, default_config
+):
+    """device: auto (the paper config's) on a machine with two GPUs (a fake nvidia-smi):
+    every HPO job declares a GPU, Snakemake is given as many as there are slots, so none
+    waits for a slot (and none dies with NoFreeGPU as before) and each is bound to one."""
+    cfg = tiny_config(default_config)
+    cfg.update(device="auto")
+    cfg["run"].update(strategies=["random"], seeds=[0, 1, 2, 3])
+    cfg["hpo"]["iterations"] = 3
+    (tmp_path / "g.yaml").write_text(yaml.safe_dump(cfg))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text(
+        '#!/bin/sh\necho "GPU 0: NVIDIA A100 (UUID: GPU-a)"\n'
+        'echo "GPU 1: NVIDIA A100 (UUID: GPU-b)"\n'
+    )
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    path = f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}"
+    env = {"PATH": path, "GSOS_GPU_LOCK_DIR": str(tmp_path / "l")}
+    run = snakemake("--configfile", "g.yaml", "--cores", "4", cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    logs = [(tmp_path / f"logs/g/hpo/digits/random/seed{s}.log").read_text() for s in range(4)]
+    assert all("bound to GPU" in log for log in logs)
+    assert not any("waiting" in log for log in logs)  # Snakemake kept to the two slots

@@ -106,6 +106,16 @@ def cmd_run(snakemake_args: list[str]) -> None:
     raise SystemExit(run(snakemake_args, say=lambda m: print(m, file=sys.stderr)))
 
 
+def cmd_gpu_check(a: argparse.Namespace) -> None:
+    from gsos.training.smoke import gpu_check
+
+    results = gpu_check(a.device)
+    failed = [r["check"] for r in results if not r["ok"]]
+    if failed:
+        raise SystemExit(f"gpu-check: {len(failed)} check(s) failed: {', '.join(failed)}")
+    print(f"gpu-check: all {len(results)} checks passed")
+
+
 def cmd_check_config(a: argparse.Namespace) -> None:
     from gsos.config import load_layers
 
@@ -229,6 +239,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("snakemake_args", nargs="*", help="passed to snakemake unchanged")
 
     s = sub.add_parser(
+        "gpu-check",
+        help="bind, precision, warm-up, bf16 training and continuation on this machine (~1 min)",
+    )
+    s.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    s.set_defaults(func=cmd_gpu_check)
+
+    s = sub.add_parser(
         "check-config", help="layer and validate config files as the workflow does; all problems"
     )
     s.add_argument("files", type=Path, nargs="*", help="config files over the defaults, in order")
@@ -304,7 +321,13 @@ def _user_error(e: BaseException) -> str | None:
 
     if isinstance(e, DataError | ConfigError):
         return str(e)
-    if type(e).__name__ in ("TooManyFailures", "ReplayMismatch", "RecordWriteError"):
+    if type(e).__name__ in (
+        "TooManyFailures",
+        "ReplayMismatch",
+        "RecordWriteError",
+        "DevicePoisoned",
+        "NoFreeGPU",
+    ):
         return str(e)
     if isinstance(e, RuntimeError) and "device: cuda" in str(e):
         return str(e)

@@ -232,8 +232,26 @@ def measure_options(wildcards, input):
     return f"--pilots {' '.join(input.pilots)}"
 
 
+def gpu_units():
+    """GPU units (GPUs or MIG instances) this machine offers, counted once when the run is
+    planned (0 on a cluster's submit host, where the scheduler binds GPUs)."""
+    if not (workflow.is_main_process and workflow.local_exec) or config["device"] == "cpu":
+        return 0
+    from gsos.training.gpus import count_gpus
+
+    return count_gpus()
+
+
+GPU_UNITS = gpu_units()
+USES_GPU = config["device"] == "cuda" or (config["device"] == "auto" and GPU_UNITS > 0)
+if USES_GPU and GPU_UNITS and "gpu" not in workflow.global_resources:
+    # a local run starts no more GPU jobs than there are slots, unless --resources says
+    workflow.register_resource("gpu", GPU_UNITS * config["resources"]["jobs_per_gpu"])
+
+
 def hpo_resources():
-    """Ask for a GPU only when the config says cuda; memory and runtime come from config.
+    """Ask for a GPU when the job will train on one (device cuda, or auto where this machine
+    shows GPUs); memory and runtime come from config.
 
     jobs_per_gpu travels as a resource, not a param, so changing it never reruns a job.
     """
@@ -242,7 +260,7 @@ def hpo_resources():
         "runtime": config["resources"]["hpo_runtime_min"],
         "jobs_per_gpu": config["resources"]["jobs_per_gpu"],
     }
-    if config["device"] == "cuda":
+    if USES_GPU:
         res["gpu"] = 1
     return res
 

@@ -35,10 +35,50 @@ from gsos.training.trainer import (
     TrainSettings,
     resolve_device,
     train_and_evaluate,
-    warm_up,
+    warm_up_for,
 )
 
 OOM_MARKERS = ("out of memory", "can't allocate memory")
+# CUDA errors after which every later kernel of the process fails too ("sticky" errors)
+POISON_MARKERS = (
+    "device-side assert",
+    "illegal memory access",
+    "unspecified launch failure",
+    "misaligned address",
+    "CUDA error: an illegal instruction",
+    "uncorrectable ECC error",
+)
+
+
+class DevicePoisoned(RuntimeError):
+    """The device reported an error that poisons this process: no later trial could run."""
+
+
+def failure_kind(error: BaseException) -> str:
+    """What a trial's exception means for the run: ``oom`` (recorded; memory released),
+    ``poisoned`` (a sticky CUDA error: the run must stop, or every later trial would be
+    recorded as failed), or ``trial`` (recorded as the trial's failure; the run goes on)."""
+    import torch
+
+    text = str(error)
+    if isinstance(error, torch.OutOfMemoryError) or any(m in text for m in OOM_MARKERS):
+        return "oom"
+    accelerator = getattr(torch, "AcceleratorError", None)
+    if (accelerator is not None and isinstance(error, accelerator)) or any(
+        m in text for m in POISON_MARKERS
+    ):
+        return "poisoned"
+    return "trial"
+
+
+def release_memory(device: torch.device) -> None:
+    """Give a failed trial's memory back to the other jobs on the GPU. Called after the
+    ``except`` block: inside it the traceback still holds the trial's tensors."""
+    import gc
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def code_version() -> str:
@@ -96,13 +136,25 @@ def make_evaluator(data: DeviceData, settings: TrainSettings, curves: bool = Tru
                 meter=meter,
             )
         except Exception as e:  # noqa: BLE001 - a trial's failure is data, the run goes on
+            kind = failure_kind(e)
             first_line = (str(e).strip().splitlines() or [""])[0]
-            charged = {"sample_epochs": meter.images}  # what it trained before it failed
-            if isinstance(e, torch.OutOfMemoryError) or any(m in str(e) for m in OOM_MARKERS):
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-                return {"status": "fail", "error": f"out of memory: {first_line}", **charged}
-            return {"status": "fail", "error": f"{type(e).__name__}: {first_line}", **charged}
+            if kind == "poisoned":
+                raise DevicePoisoned(
+                    f"the GPU reported {first_line!r}, an error that makes every later CUDA "
+                    "call of this process fail; the run stops here (its finished trials are "
+                    "kept) and resumes in a fresh process when the workflow is run again"
+                ) from None
+            prefix = "out of memory" if kind == "oom" else type(e).__name__
+            failed = {
+                "status": "fail",
+                "error": f"{prefix}: {first_line}",
+                "sample_epochs": meter.images,  # what it trained before it failed
+            }
+        else:
+            failed = None
+        if failed is not None:
+            release_memory(data.x["train"].device)  # the traceback is gone by now
+            return failed
         if result.diverged:
             reason = f"diverged: non-finite training loss in epoch {result.epochs_run}"
             return {"status": "diverged", **result.as_dict(), "error": reason}
@@ -169,12 +221,14 @@ def run_hpo(
         optimizer = build_optimizer(
             strategy, space, seed, settings, budget, groups, shares, patience
         )
-        warm_up()
+        train_settings = TrainSettings.from_config(settings)
+        warmed = warm_up_for(device, train_settings)
+        log(f"warmed up on {warmed['device']} (bf16 {warmed['bf16']})")
         runner = Runner(
             optimizer,
             make_evaluator(
                 data,
-                TrainSettings.from_config(settings),
+                train_settings,
                 bool(settings.get("training", {}).get("learning_curves", True)),
             ),
             Path(records_path),

@@ -69,7 +69,12 @@ class SGD(_Descent):
         return {"buffers": self.buffers}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.buffers = state["buffers"]
+        buffers = state["buffers"]  # onto the parameters' device (a state is read on the CPU)
+        self.buffers = (
+            None
+            if buffers is None
+            else [b.to(p.device) for b, p in zip(buffers, self.params, strict=True)]
+        )
 
 
 class Adam(_Descent):

@@ -8,6 +8,7 @@ result (the model is evaluated as it stands, near chance), not a crash.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -31,6 +32,25 @@ def cpu_has_native_bf16() -> bool:
     except OSError:
         return False
     return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def bf16_pays(
+    device_type: str,
+    capability: tuple[int, int] | None,
+    cpu_native: bool,
+    flops_per_sample: float,
+    min_mflop: float,
+) -> bool:
+    """``precision: auto``'s rule. On a CUDA GPU: compute capability 8.0 or more (Ampere on),
+    where cuDNN has bf16 convolutions; below (V100 7.0, T4 7.5) ``is_bf16_supported()`` is
+    true through emulation while convolutions fall back to slow kernels, so fp32. On a CPU:
+    native bf16 (AVX512_BF16, AMX) and a CNN of at least ``min_mflop`` MFLOP per training
+    image (below that bf16 was slower than fp32 here: bench/results). Never elsewhere."""
+    if device_type == "cuda":
+        return capability is not None and tuple(capability) >= (8, 0)
+    if device_type == "cpu":
+        return cpu_native and flops_per_sample >= min_mflop * 1e6
+    return False
 
 
 CHUNK_ELEMENTS = 1 << 22  # values gathered and normalised at once: 16 MB of float32
@@ -61,16 +81,18 @@ class TrainSettings:
         return 1 << (fits.bit_length() - 1)
 
     def bf16(self, device: torch.device, model: CNN) -> bool:
-        """Whether to train in bf16 autocast. ``auto``: on CUDA; on a CPU that computes in bf16
-        natively (AVX512_BF16, AMX) when the CNN needs at least ``bf16_min_mflop`` MFLOP per
-        training image (below that bf16 was slower than fp32 here: bench/results); never on
-        CPUs that only emulate bf16. bench/parity.py measured the same accuracy as fp32."""
+        """Whether to train in bf16 autocast. ``auto``: see :func:`bf16_pays`; the device's
+        capability is read here (a CUDA GPU's compute capability, a CPU's flags)."""
         if self.precision != "auto":
             return self.precision == "bf16"
-        if device.type == "cuda":
-            return True
-        big = model.train_flops_per_sample >= self.bf16_min_mflop * 1e6
-        return device.type == "cpu" and cpu_has_native_bf16() and big
+        capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
+        return bf16_pays(
+            device.type,
+            capability,
+            cpu_has_native_bf16(),
+            model.train_flops_per_sample,
+            self.bf16_min_mflop,
+        )
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TrainSettings:
@@ -134,13 +156,41 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def warm_up() -> None:
-    """Pay torch's one-off costs (kernel selection, first allocations) before the clock starts,
-    so that a run's first trial, and so its time to best, does not carry them."""
-    layer = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2, 2))
+def warm_up(
+    device: torch.device | str = "cpu", bf16: bool = False, channels_last: bool = True
+) -> dict[str, Any]:
+    """Pay the one-off costs of training on ``device`` (kernel selection, first allocations;
+    on CUDA the cuDNN and cuBLAS start-up, which take seconds) before the clock starts, so
+    that a run's first trial, and so its time to best, does not carry them. A convolution,
+    pooling and linear layer, forward and backward in the precision and memory format the
+    trials use, then a step of each optimiser. Returns what it ran, and where."""
+    device = torch.device(device)
+    layer = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 2)
+    ).to(device)
+    x = torch.ones(2, 1, 4, 4, device=device)
+    if channels_last:
+        layer, x = (
+            layer.to(memory_format=torch.channels_last),
+            x.contiguous(memory_format=torch.channels_last),
+        )
     for opt in (Adam(layer.parameters(), lr=1e-3), SGD(layer.parameters(), lr=0.1)):
-        layer(torch.ones(1, 1, 3, 3)).sum().backward()
+        with autocast(device, bf16):
+            loss = layer(x).float().sum()
+        loss.backward()
         opt.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return {"device": str(loss.device), "bf16": bf16, "channels_last": channels_last}
+
+
+def warm_up_for(device: torch.device, settings: TrainSettings) -> dict[str, Any]:
+    """:func:`warm_up` in what this run's trials may use on ``device``: channels-last as
+    configured, and bf16 wherever precision could choose it there."""
+    capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
+    could = bf16_pays(device.type, capability, cpu_has_native_bf16(), math.inf, 0.0)
+    bf16 = settings.precision == "bf16" or (settings.precision == "auto" and could)
+    return warm_up(device, bf16=bf16, channels_last=settings.channels_last)
 
 
 def make_optimizer(params: Mapping[str, Any], model: nn.Module, momentum: float) -> Adam | SGD:
@@ -163,7 +213,11 @@ def batch_input(data: DeviceData, xb: torch.Tensor, channels_last: bool) -> torc
 
 
 def autocast(device: torch.device, bf16: bool):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    """bf16 autocast on ``device``, or nothing (autocast knows CPU and CUDA, not every
+    device a test stands in with)."""
+    if not bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 @torch.no_grad()
@@ -199,9 +253,18 @@ def _rng_state(device: torch.device) -> dict[str, Any]:
 
 
 def _set_rng_state(state: Mapping[str, Any], device: torch.device) -> None:
+    """Random states are CPU byte tensors whatever device trains: the CPU one always
+    restored, the CUDA one where this evaluation trains on CUDA and the saved one has it."""
     torch.set_rng_state(state["cpu"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def data_order(seed: int) -> torch.Generator:
+    """The generator of a trial's per-epoch shuffles: on the CPU whatever device trains, so
+    its state can be saved on one device and restored on another (a CUDA generator's state
+    does not fit a CPU generator, and the RNG setters take CPU byte tensors only)."""
+    return torch.Generator().manual_seed(seed)
 
 
 def save_state(path: Path, model: nn.Module, opt: Adam | SGD, gen, epochs: int) -> None:
@@ -217,6 +280,20 @@ def save_state(path: Path, model: nn.Module, opt: Adam | SGD, gen, epochs: int) 
         "epochs": epochs,
     }
     atomic_write_bytes(Path(path), lambda f: torch.save(state, f))
+
+
+def resume_state(
+    path: Path, model: nn.Module, opt: Adam | SGD, gen: torch.Generator, device: torch.device
+) -> int:
+    """Continue from a saved state: read on the CPU (a state saved on another device, or
+    random states mapped to a GPU, would not restore), weights and optimiser state copied
+    onto ``device``, random states restored; the epochs already trained."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    gen.set_state(state["generator"])
+    _set_rng_state(state["rng"], device)
+    return int(state["epochs"])
 
 
 # (curve so far: one {epoch, val_accuracy, val_loss} per epoch) -> None to go on, or a dict
@@ -269,7 +346,7 @@ def train_and_evaluate(
     """
     device = data.x["train"].device
     torch.manual_seed(seed)
-    gen = torch.Generator(device=device).manual_seed(seed)
+    gen = data_order(seed)
     model = CNN(params, data.in_shape, data.n_classes, settings.arch).to(device)
     bf16, cl = settings.bf16(device, model), settings.channels_last
     if cl:  # NHWC: oneDNN's and cuDNN's fast convolutions, and a 10x faster CPU max-pool
@@ -277,12 +354,7 @@ def train_and_evaluate(
     opt = make_optimizer(params, model, settings.sgd_momentum)
     done = 0
     if resume is not None:
-        state = torch.load(resume, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["generator"])
-        _set_rng_state(state["rng"], device)
-        done = int(state["epochs"])
+        done = resume_state(resume, model, opt, gen, device)
     loss_fn = nn.CrossEntropyLoss()
     x, y = data.x["train"], data.y["train"]
     subset = training_subset(len(x), data_fraction, device)
@@ -301,7 +373,7 @@ def train_and_evaluate(
     micro = settings.micro_batch(device, bs, x[0].numel())
     for epoch in range(done + 1, epochs + 1):
         model.train()
-        order = torch.randperm(n, device=device, generator=gen)
+        order = torch.randperm(n, generator=gen).to(device)
         epoch_loss = torch.zeros((), device=device)
         for c in range(0, n, per_chunk):
             idx = order[c : c + per_chunk]
