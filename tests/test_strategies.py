@@ -5,7 +5,7 @@ import pytest
 from synthetic import run_synthetic
 
 from gsos.search.groups import build_groups, check_partition, split_iterations
-from gsos.search.records import read_records
+from gsos.search.records import TIMING_FIELDS, read_records
 
 GROUPS = [
     {"name": "G1", "params": ["num_conv_layers", "lr", "dropout_rate"], "share": 4},
@@ -130,7 +130,7 @@ def test_resume_replays_without_retraining(paper_config, tmp_path):
         "gsos", settings(paper_config, 10), 4, tmp_path, counting, GROUPS, records_name="killed"
     )
     assert len(calls) == 4
-    strip = ("elapsed_seconds", "suggest_seconds", "eval_seconds")
+    strip = TIMING_FIELDS
     assert [{k: v for k, v in r.items() if k not in strip} for r in resumed] == [
         {k: v for k, v in r.items() if k not in strip} for r in full
     ]
@@ -182,8 +182,12 @@ def test_a_group_of_six_configurations_trains_six_and_passes_the_rest_on(default
         {"name": "B", "params": [n for n in default_config["search_space"]
                                  if n not in ("optimizer", "epoch")], "iterations": 70},
     ]  # fmt: skip
+    space = {
+        **default_config["search_space"],
+        "epoch": {"type": "int", "low": 1, "high": 3, "default": 1},
+    }
     s = {
-        "search_space": default_config["search_space"],  # epoch 1..3
+        "search_space": space,
         "hpo": {"iterations": 100},
         "tpe": {"n_startup_jobs": 15},
         "gsos": {"groups": groups},

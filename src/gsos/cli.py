@@ -16,11 +16,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    pass
 
 
 def cmd_download(a: argparse.Namespace) -> None:
@@ -94,6 +91,18 @@ def cmd_tables(a: argparse.Namespace) -> None:
     write_paper_tables(a.records, a.outdir)
 
 
+def cmd_published(a: argparse.Namespace) -> None:
+    from gsos.reports.paper import write_published_tables
+
+    write_published_tables(a.records, a.outdir)
+
+
+def cmd_summary(a: argparse.Namespace) -> None:
+    from gsos.reports.summary import write_summary
+
+    write_summary(a.records, a.measured or [], a.anytime, json.loads(a.regime), a.outdir)
+
+
 def cmd_strategies(a: argparse.Namespace) -> None:
     from gsos.reports.strategies import write_strategies
 
@@ -127,10 +136,15 @@ def cmd_check_config(a: argparse.Namespace) -> None:
 
 
 def cmd_status(a: argparse.Namespace) -> None:
-    from gsos.config import load_layers
+    from gsos.config import load_layers, recorded_run_config
     from gsos.reports.status import status
 
-    print(status(load_layers(a.configfile, a.config), a.directory, a.stale_after))
+    cfg = load_layers(a.configfile, a.config)
+    recorded = recorded_run_config(cfg["experiment"], a.directory) if not a.as_given else None
+    if recorded is not None:
+        cfg, path = recorded
+        print(f"(the config the run recorded: {path}; --as-given for the files and --config)")
+    print(status(cfg, a.directory, a.stale_after))
 
 
 def cmd_table5(a: argparse.Namespace) -> None:
@@ -142,7 +156,7 @@ def cmd_table5(a: argparse.Namespace) -> None:
 def cmd_importance(a: argparse.Namespace) -> None:
     from gsos.reports.importance import write_importance
 
-    write_importance(a.records, json.loads(a.settings), a.groups, a.out)
+    write_importance(a.records, json.loads(a.settings), a.groups, a.out, a.workers)
 
 
 def cmd_measured_table(a: argparse.Namespace) -> None:
@@ -220,10 +234,23 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True)
     s.set_defaults(func=cmd_measure)
 
-    s = sub.add_parser("tables", help="Tables 3 and 4, headline averages, published checks")
+    s = sub.add_parser("tables", help="Tables 3 and 4, headline, paired tests, runs")
     s.add_argument("--records", type=Path, nargs="+", required=True)
     s.add_argument("--outdir", type=Path, required=True)
     s.set_defaults(func=cmd_tables)
+
+    s = sub.add_parser("published", help="published numbers beside this experiment's")
+    s.add_argument("--records", type=Path, nargs="+", required=True)
+    s.add_argument("--outdir", type=Path, required=True)
+    s.set_defaults(func=cmd_published)
+
+    s = sub.add_parser("summary", help="the answer first: verdicts, costs and caveats")
+    s.add_argument("--records", type=Path, nargs="+", required=True)
+    s.add_argument("--measured", type=Path, nargs="*", help="measured groups files (pilot cost)")
+    s.add_argument("--anytime", type=Path, help="the anytime figure to show beside it")
+    s.add_argument("--regime", default="{}", help="search space, model, datasets (JSON)")
+    s.add_argument("--outdir", type=Path, required=True)
+    s.set_defaults(func=cmd_summary)
 
     s = sub.add_parser("strategies", help="every strategy: table, ranks, anytime curves")
     s.add_argument("--records", type=Path, nargs="+", required=True)
@@ -258,6 +285,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--config", nargs="*", help="KEY=VALUE, as given to snakemake")
     s.add_argument("--directory", type=Path, default=Path("."), help="where the workflow runs")
     s.add_argument(
+        "--as-given",
+        action="store_true",
+        help="the config as the files and --config give it, not the one the run recorded",
+    )
+    s.add_argument(
         "--stale-after",
         type=float,
         default=120.0,
@@ -275,6 +307,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--settings", required=True, help="config with search_space, as JSON")
     s.add_argument("--groups", type=Path, required=True)
     s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--workers", type=int, default=1, help="processes for the bootstrap refits")
     s.set_defaults(func=cmd_importance)
 
     s = sub.add_parser("measured-table", help="every dataset's measured importance and groups")
@@ -296,6 +329,24 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--convergence", type=Path, required=True, help="best-so-far curves (PNG)")
     s.set_defaults(func=cmd_figure2)
     return p
+
+
+def heartbeat(label: str, say: Callable[[str], None], every: float) -> None:
+    """A console line every ``every`` seconds while a long job runs (an HPO job says more
+    with its own progress lines), so no job runs minutes with nothing on the console."""
+    import threading
+    import time
+
+    if every <= 0:
+        return
+    start = time.monotonic()
+
+    def beat() -> None:
+        while True:
+            time.sleep(every)
+            say(f"[{label}] still running, {time.monotonic() - start:.0f} s")
+
+    threading.Thread(target=beat, daemon=True).start()
 
 
 class Console:
@@ -355,6 +406,10 @@ def main(argv: list[str] | None = None) -> None:
     os.dup2(log.fileno(), 2)  # native libraries' messages too
     sys.stderr = log
     CONSOLE = Console(console, log)
+    if args.command not in ("hpo", "run", "check-config", "status", "gpu-check"):
+        every = float(os.environ.get("GSOS_PROGRESS_SECONDS", "0") or 0)
+        target = getattr(args, "out", None) or getattr(args, "outdir", None) or ""
+        heartbeat(f"{args.command} {target}".strip(), CONSOLE, every)
     try:
         args.func(args)
     except BaseException as e:

@@ -294,6 +294,23 @@ def load_layers(
     )
 
 
+def record_run_config(cfg: Mapping[str, Any], path: Path) -> None:
+    """Write the layered config a run uses beside its results (``run-config.yaml``)."""
+    from gsos.atomic import atomic_write_text
+
+    text = yaml.safe_dump(dict(cfg), sort_keys=False)
+    if not (Path(path).exists() and Path(path).read_text() == text):
+        atomic_write_text(Path(path), text)
+
+
+def recorded_run_config(experiment: str, root: Path = Path(".")) -> tuple[dict, Path] | None:
+    """The config the last run of ``experiment`` recorded, if any."""
+    path = Path(root) / "results" / experiment / "run-config.yaml"
+    if not path.exists():
+        return None
+    return yaml.safe_load(path.read_text()), path
+
+
 def validate_config(
     cfg: Mapping[str, Any],
     schema: Mapping[str, Any],

@@ -27,9 +27,15 @@ config.update(_validated)
 shell.prefix(
     f"set -euo pipefail; export PYTHONPATH={Path(workflow.basedir) / 'src'}"
     "${{PYTHONPATH:+:$PYTHONPATH}}; "
+    f"export GSOS_PROGRESS_SECONDS={float(config['progress_seconds'])}; "
 )
 
 EXPERIMENT = config["experiment"]
+if workflow.is_main_process and not workflow.dryrun:
+    # the config this run uses, for `gsos status` (which cannot know the run's --config)
+    from gsos.config import record_run_config
+
+    record_run_config(config, Path(f"results/{EXPERIMENT}/run-config.yaml"))
 RESULTS = f"results/{EXPERIMENT}"  # every experiment has its own results, reports and logs
 REPORTS = f"reports/{EXPERIMENT}"
 LOGS = f"logs/{EXPERIMENT}"
@@ -293,8 +299,16 @@ HPO_COMMAND = (
 
 FORMATS = ["csv", "md", "tex", "html"]
 
+# The report's categories, in the order a reader wants them (Snakemake sorts them by name).
+SUMMARY = "1. Summary"
+COMPARED = "2. Every strategy"
+PAPER = "3. The paper's tables and figures"
+IMPORTANCE = "4. Importance"
+TIMING = "5. Timing (Table 5)"
+PUBLISHED = "6. Published beside reproduced"
 
-def table_outputs(*names, category="Tables"):
+
+def table_outputs(*names, category):
     """Every format of each table; the HTML one goes into the report (shown inline)."""
     out = {}
     for name in names:
@@ -306,12 +320,8 @@ def table_outputs(*names, category="Tables"):
     return out
 
 
-PAPER_TABLES = [
-    "runs",
-    "table3",
-    "table4",
-    "headline",
-    "paired_tests",
+PAPER_TABLES = ["headline", "table3", "table4", "paired_tests", "runs"]
+PUBLISHED_TABLES = [
     "table3_vs_published",
     "table4_vs_published",
     "headline_vs_published",
@@ -319,6 +329,12 @@ PAPER_TABLES = [
     "headline_published_check",
 ]
 STRATEGY_TABLES = ["strategies", "ranks"]
+# the paper's own artifacts (Table 5's TPE timing, Figure 1's importance): a switch, on for
+# the default and the paper's protocol, off for the own-images preset
+PAPER_ARTIFACTS = config["paper_artifacts"]
+# published comparisons only where a dataset of the paper ran (its entry has paper figures)
+PAPER_DATASET_RAN = any(config["datasets"][d].get("paper") for d in DATASETS)
+PAIR_RAN = "simultaneous" in RUN_STRATEGIES and "gsos" in RUN_STRATEGIES
 
 
 def measured_group_files():
@@ -326,17 +342,29 @@ def measured_group_files():
 
 
 def final_outputs():
-    tables = [*STRATEGY_TABLES, "table5"]
-    figures = ["anytime", "ranks", "table5"]
+    tables = [*STRATEGY_TABLES, "summary"]
+    figures = ["anytime", "ranks", "learning_curves"]
     if MEASURED:
         tables.append("measured_importance")
     if PAPER_RUN:
         tables += PAPER_TABLES
         figures += ["figure2", "convergence"]
-    if "simultaneous" in RUN_STRATEGIES and "gsos" in RUN_STRATEGIES:
-        tables.append("importance")
-        figures.append("figure1")  # its estimates need simultaneous runs
+        if PAPER_DATASET_RAN:
+            tables += PUBLISHED_TABLES
+    if PAPER_ARTIFACTS:
+        tables.append("table5")
+        figures.append("table5")
+        if PAIR_RAN:  # Figure 1's estimates need simultaneous runs
+            tables.append("importance")
+            figures.append("figure1")
     return [
         *expand(f"{REPORTS}/{{table}}.{{ext}}", table=tables, ext=FORMATS),
         *expand(f"{REPORTS}/{{figure}}.{{ext}}", figure=figures, ext=["png", "pdf"]),
     ]
+
+
+def summary_page():
+    """The experiment's summary as an HTML fragment, for the report's first page (the report
+    is made after the run, so the file is there by then; a bare path otherwise)."""
+    path = Path(f"{REPORTS}/summary_page.html")
+    return str(path.resolve()) if path.exists() else ""

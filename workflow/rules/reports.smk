@@ -1,19 +1,39 @@
-rule tables:
+# What people read, in the report's reading order: the summary; every strategy compared; the
+# paper's tables and figures (GSOS against simultaneous TPE); importance; Table 5's timing;
+# published beside reproduced (only where a dataset of the paper ran).
+
+config["summary_page"] = summary_page()  # the report's first page shows the summary
+
+
+rule summary:
     input:
-        run_records(PAPER_PAIR),
+        records=run_records(),
+        measured=measured_group_files(),
+        anytime=f"{REPORTS}/anytime.png",
     output:
-        **table_outputs(*PAPER_TABLES),
+        **table_outputs("summary", category=SUMMARY),
+        page=f"{REPORTS}/summary_page.html",
     params:
-        outdir=lambda wildcards, output: Path(output.runs_csv).parent,
+        outdir=lambda wildcards, output: Path(output.summary_csv).parent,
+        regime=as_json(
+            {
+                "experiment": EXPERIMENT,
+                "search_space": config["search_space"],
+                "model": config["model"],
+                "datasets": {d: config["datasets"][d] for d in DATASETS},
+            }
+        ),
     threads: 1
     conda:
         "../../envs/reports.yaml"
     log:
-        f"{LOGS}/tables.log",
+        f"{LOGS}/summary.log",
     benchmark:
-        f"{BENCH}/tables.tsv"
+        f"{BENCH}/summary.tsv"
     shell:
-        "python -m gsos --log {log} tables --records {input} --outdir {params.outdir}"
+        "python -m gsos --log {log} summary --records {input.records}"
+        " --measured {input.measured} --anytime {input.anytime}"
+        " --regime {params.regime:q} --outdir {params.outdir}"
 
 
 rule strategies:
@@ -21,15 +41,15 @@ rule strategies:
         records=run_records(),
         measured=measured_group_files(),
     output:
-        **table_outputs(*STRATEGY_TABLES),
-        anytime=report(f"{REPORTS}/anytime.png", caption="../report/anytime.rst", category="Figures"),
+        **table_outputs(*STRATEGY_TABLES, category=COMPARED),
+        anytime=report(f"{REPORTS}/anytime.png", caption="../report/anytime.rst", category=COMPARED),
         anytime_pdf=f"{REPORTS}/anytime.pdf",
-        ranks=report(f"{REPORTS}/ranks.png", caption="../report/ranks_plot.rst", category="Figures"),
+        ranks=report(f"{REPORTS}/ranks.png", caption="../report/ranks_plot.rst", category=COMPARED),
         ranks_pdf=f"{REPORTS}/ranks.pdf",
         curves=report(
             f"{REPORTS}/learning_curves.png",
             caption="../report/learning_curves.rst",
-            category="Figures",
+            category=COMPARED,
         ),
         curves_pdf=f"{REPORTS}/learning_curves.pdf",
     params:
@@ -46,24 +66,62 @@ rule strategies:
         " --measured {input.measured} --outdir {params.outdir}"
 
 
-# A timing benchmark: run locally it takes every core, so nothing runs beside it while it
-# times; on a cluster it is a job of its own.
-rule table5:
+rule tables:
+    input:
+        run_records(PAPER_PAIR),
     output:
-        **table_outputs("table5"),
-        plot=report(f"{REPORTS}/table5.png", caption="../report/table5_plot.rst", category="Figures"),
-        plot_pdf=f"{REPORTS}/table5.pdf",
+        **table_outputs(*PAPER_TABLES, category=PAPER),
     params:
-        settings=as_json(config["table5"]),
-    threads: every_core
+        outdir=lambda wildcards, output: Path(output.runs_csv).parent,
+    threads: 1
     conda:
         "../../envs/reports.yaml"
     log:
-        f"{LOGS}/table5.log",
+        f"{LOGS}/tables.log",
     benchmark:
-        f"{BENCH}/table5.tsv"
+        f"{BENCH}/tables.tsv"
     shell:
-        "python -m gsos --log {log} table5 --settings {params.settings:q} --out {output.table5_csv}"
+        "python -m gsos --log {log} tables --records {input} --outdir {params.outdir}"
+
+
+rule published:
+    input:
+        run_records(PAPER_PAIR),
+    output:
+        **table_outputs(*PUBLISHED_TABLES, category=PUBLISHED),
+    params:
+        outdir=lambda wildcards, output: Path(output.table3_vs_published_csv).parent,
+    threads: 1
+    conda:
+        "../../envs/reports.yaml"
+    log:
+        f"{LOGS}/published.log",
+    benchmark:
+        f"{BENCH}/published.tsv"
+    shell:
+        "python -m gsos --log {log} published --records {input} --outdir {params.outdir}"
+
+
+rule figure2:
+    input:
+        run_records(PAPER_PAIR),
+    output:
+        png=report(f"{REPORTS}/figure2.png", caption="../report/figure2.rst", category=PAPER),
+        pdf=f"{REPORTS}/figure2.pdf",
+        convergence=report(
+            f"{REPORTS}/convergence.png", caption="../report/convergence.rst", category=PAPER
+        ),
+        convergence_pdf=f"{REPORTS}/convergence.pdf",
+    threads: 1
+    conda:
+        "../../envs/reports.yaml"
+    log:
+        f"{LOGS}/figure2.log",
+    benchmark:
+        f"{BENCH}/figure2.tsv"
+    shell:
+        "python -m gsos --log {log} figure2 --records {input} --out {output.png}"
+        " --convergence {output.convergence}"
 
 
 rule importance:
@@ -71,7 +129,7 @@ rule importance:
         records=run_records(["simultaneous"]),
         groups=f"{RESULTS}/groups.json",
     output:
-        **table_outputs("importance"),
+        **table_outputs("importance", category=IMPORTANCE),
     params:
         settings=as_json(
             {
@@ -79,7 +137,7 @@ rule importance:
                 "bootstrap": config["measured_groups"]["bootstrap"],
             }
         ),
-    threads: 1
+    threads: 2  # the bootstrap refits, one process each (Snakemake caps this at --cores)
     conda:
         "../../envs/reports.yaml"
     log:
@@ -89,6 +147,7 @@ rule importance:
     shell:
         "python -m gsos --log {log} importance --records {input.records}"
         " --settings {params.settings:q} --groups {input.groups} --out {output.importance_csv}"
+        " --workers {threads}"
 
 
 rule figure1:
@@ -97,7 +156,7 @@ rule figure1:
         importance=f"{REPORTS}/importance.csv",
         measured=measured_group_files(),
     output:
-        png=report(f"{REPORTS}/figure1.png", caption="../report/figure1.rst", category="Figures"),
+        png=report(f"{REPORTS}/figure1.png", caption="../report/figure1.rst", category=IMPORTANCE),
         pdf=f"{REPORTS}/figure1.pdf",
     params:
         note=config["gsos"]["note"],
@@ -114,33 +173,11 @@ rule figure1:
         " --measured {input.measured}"
 
 
-rule figure2:
-    input:
-        run_records(PAPER_PAIR),
-    output:
-        png=report(f"{REPORTS}/figure2.png", caption="../report/figure2.rst", category="Figures"),
-        pdf=f"{REPORTS}/figure2.pdf",
-        convergence=report(
-            f"{REPORTS}/convergence.png", caption="../report/convergence.rst", category="Figures"
-        ),
-        convergence_pdf=f"{REPORTS}/convergence.pdf",
-    threads: 1
-    conda:
-        "../../envs/reports.yaml"
-    log:
-        f"{LOGS}/figure2.log",
-    benchmark:
-        f"{BENCH}/figure2.tsv"
-    shell:
-        "python -m gsos --log {log} figure2 --records {input} --out {output.png}"
-        " --convergence {output.convergence}"
-
-
 rule measured_importance:
     input:
         measured_group_files(),
     output:
-        **table_outputs("measured_importance"),
+        **table_outputs("measured_importance", category=IMPORTANCE),
     threads: 1
     conda:
         "../../envs/reports.yaml"
@@ -151,3 +188,23 @@ rule measured_importance:
     shell:
         "python -m gsos --log {log} measured-table --groups {input}"
         " --out {output.measured_importance_csv}"
+
+
+# A timing benchmark: run locally it takes every core, so nothing runs beside it while it
+# times; on a cluster it is a job of its own.
+rule table5:
+    output:
+        **table_outputs("table5", category=TIMING),
+        plot=report(f"{REPORTS}/table5.png", caption="../report/table5_plot.rst", category=TIMING),
+        plot_pdf=f"{REPORTS}/table5.pdf",
+    params:
+        settings=as_json(config["table5"]),
+    threads: every_core
+    conda:
+        "../../envs/reports.yaml"
+    log:
+        f"{LOGS}/table5.log",
+    benchmark:
+        f"{BENCH}/table5.tsv"
+    shell:
+        "python -m gsos --log {log} table5 --settings {params.settings:q} --out {output.table5_csv}"

@@ -198,7 +198,7 @@ def figure2(trials: pd.DataFrame, png: Path) -> None:
                     ax.axvline(start - 0.5, color="black", ls="--", lw=0.8)
                     ax.text(start, 1.0, f" {name}", fontsize=7, va="top")
             ax.set_title(
-                f"{d}: {STRATEGY_LABEL[s]} ({t['seed'].nunique()} runs pooled)", fontsize=9
+                f"{d}: {STRATEGY_LABEL[s]} ({runs_label(t['seed'].nunique())} pooled)", fontsize=9
             )
             ax.set_xlabel("iteration")
             ax.set_ylabel("validation accuracy")
@@ -219,7 +219,7 @@ def best_so_far(run: pd.DataFrame, x: str) -> tuple[np.ndarray, np.ndarray]:
     return xs, np.maximum.accumulate(np.nan_to_num(acc, nan=-np.inf))
 
 
-def convergence(trials: pd.DataFrame, png: Path) -> None:
+def convergence(trials: pd.DataFrame, png: Path, note: str = "") -> None:
     """Per dataset: best-so-far validation accuracy against wall-clock and against training
     sample-epochs (a hardware-independent cost); mean over seeds with a 95 % BCa bootstrap
     band of that mean (the tables' interval)."""
@@ -231,7 +231,7 @@ def convergence(trials: pd.DataFrame, png: Path) -> None:
         ("sample_epochs", "training cost (sample-epochs, cumulative)", ""),
     ]
     fig, axes = plt.subplots(len(datasets), 2, squeeze=False, figsize=(10, 3.3 * len(datasets)))
-    colours = dict(zip(STRATEGY_LABEL, sns.color_palette("deep", 2), strict=True))
+    colours = PAIR_COLOURS
     for i, d in enumerate(datasets):
         for j, (x, label, unit) in enumerate(axes_x):
             ax = axes[i][j]
@@ -247,30 +247,53 @@ def convergence(trials: pd.DataFrame, png: Path) -> None:
                 ys = band_on_grid(curves, grid)
                 ys[~np.isfinite(ys)] = np.nan
                 mean, lo, hi = interval_band(ys)
-                ax.plot(grid, mean, color=colours[s], label=f"{name} (mean of {len(curves)} runs)")
-                ax.fill_between(grid, lo, hi, color=colours[s], alpha=0.2, lw=0)
+                legend = f"{name} (mean of {runs_label(len(curves))})"
+                ax.plot(grid, mean, color=colours[s], lw=2, label=legend)
+                if len(curves) > 1:
+                    ax.fill_between(grid, lo, hi, color=colours[s], alpha=0.2, lw=0)
             readable_axis(ax, False, unit)
             ax.set_xlabel(label)
             ax.set_ylabel("best validation accuracy so far")
             ax.set_title(d, fontsize=9)
             ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle("band: 95 % BCa bootstrap interval of the mean over seeds", fontsize=8)
+    seeds = int(trials.groupby(["dataset", "strategy"])["seed"].nunique().max())
+    fig.suptitle(
+        "band: 95 % BCa bootstrap interval of the mean over seeds"
+        if seeds > 1
+        else "one run each: no band (no spread to show)",
+        fontsize=8,
+    )
+    if note:
+        fig.text(0.01, -0.01, note, fontsize=7, color="grey", ha="left", va="top", wrap=True)
     save(fig, png)
 
 
 # --- every strategy: anytime curves and ranks --------------------------------------------
 
 
+# The paper's pair in two colours nobody confuses (orange, blue); every other strategy a colour
+# of its own from the rest of a qualitative palette, by its place in the registry.
+PAIR_COLOURS = {"gsos": "#e66101", "simultaneous": "#2166ac"}
+
+
 def strategy_colours(names: Sequence[str]) -> dict[str, Any]:
     """One colour per registered strategy, the same in every figure."""
     from gsos.search.optimizers.registry import STRATEGIES
 
-    palette = sns.color_palette("tab20", 20)
-    order = list(STRATEGIES)
-    return {
-        n: palette[(order.index(n) if n in order else len(order) + i) % 20]
-        for i, n in enumerate(names)
-    }
+    others = [c for c in sns.color_palette("tab20", 20) if c not in sns.color_palette("tab10", 2)]
+    order = [n for n in STRATEGIES if n not in PAIR_COLOURS]
+    out = {}
+    for i, n in enumerate(names):
+        if n in PAIR_COLOURS:
+            out[n] = PAIR_COLOURS[n]
+        else:
+            k = order.index(n) if n in order else len(order) + i
+            out[n] = others[(2 * k + 4) % len(others)]  # skip the orange and blue shades
+    return out
+
+
+def runs_label(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
 
 
 def readable_axis(ax: plt.Axes, log: bool, unit: str) -> None:
@@ -334,23 +357,28 @@ def anytime(curves: pd.DataFrame, png: Path, note: str = "") -> None:
                 ys = band_on_grid(pairs, grid)
                 ys[~np.isfinite(ys)] = np.nan
                 mean, lo, hi = interval_band(ys)
+                width = 2.2 if st in PAIR_COLOURS else 1.3
                 ax.plot(
-                    grid, mean, color=colours[st], lw=1.4, label=f"{title(st)} ({len(pairs)} runs)"
+                    grid,
+                    mean,
+                    color=colours[st],
+                    lw=width,
+                    label=f"{title(st)} ({runs_label(len(pairs))})",
                 )
-                ax.fill_between(grid, lo, hi, color=colours[st], alpha=0.15, lw=0)
+                if len(pairs) > 1:  # one run has no band
+                    ax.fill_between(grid, lo, hi, color=colours[st], alpha=0.15, lw=0)
             readable_axis(ax, log, unit)
             ax.set_xlabel(label)
             ax.set_ylabel("best validation accuracy so far")
             ax.set_title(f"{d}", fontsize=9)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(
-        handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False
+    axes[0][0].legend(fontsize=7, loc="lower right", framealpha=0.85)
+    seeds = int(curves.groupby(["dataset", "strategy"])["seed"].nunique().max())
+    band = (
+        "band = 95 % BCa bootstrap interval of the mean"
+        if seeds > 1
+        else "one run each: no band (no spread to show)"
     )
-    fig.suptitle(
-        "Anytime performance: mean over seeds, band = 95 % percentile bootstrap interval of "
-        "the mean",
-        fontsize=9,
-    )
+    fig.suptitle(f"Anytime performance: mean over seeds, {band}", fontsize=9)
     if note:
         fig.text(0.01, -0.01, note, fontsize=7, color="grey", ha="left", va="top", wrap=True)
     save(fig, png)
@@ -368,7 +396,7 @@ def ranks_plot(ranks: pd.DataFrame, png: Path) -> None:
     err = np.vstack([np.nan_to_num(mean - lo), np.nan_to_num(hi - mean)])
     ax.errorbar(mean, ys, xerr=err, fmt="none", ecolor="black", capsize=3, lw=0.8)
     ax.set_yticks(ys, ranks["strategy name"])
-    ax.set_xlabel("average rank by final best validation accuracy (1 = best)")
+    ax.set_xlabel("average rank by best validation accuracy at the common cost (1 = best)")
     n = int(ranks["dataset × seed cells"].max()) if len(ranks) else 0
     ax.set_title(f"Ranks over {n} dataset × seed cells (bars: 95 % BCa bootstrap CI)", fontsize=9)
     ax.set_xlim(left=0)
@@ -499,10 +527,10 @@ TRIAL_FIELDS = (
 
 def write_figure2(records: Sequence[Path], out: Path, convergence_png: Path) -> None:
     """The ``figure2`` verb: Figure 2 and the convergence curves from the runs' records."""
+    from gsos.reports.wallclock import wall_clock_note
     from gsos.search.records import read_runs
 
-    trials = pd.DataFrame(
-        [{k: r.get(k) for k in TRIAL_FIELDS} for run in read_runs(records) for r in run]
-    )
+    runs = read_runs(records)
+    trials = pd.DataFrame([{k: r.get(k) for k in TRIAL_FIELDS} for run in runs for r in run])
     figure2(trials, Path(out))
-    convergence(trials, Path(convergence_png))
+    convergence(trials, Path(convergence_png), wall_clock_note(runs))

@@ -20,7 +20,11 @@ from gsos.reports.paper import published
 
 
 def write_importance(
-    records: Sequence[Path], settings: Mapping[str, Any], groups: Path, out: Path
+    records: Sequence[Path],
+    settings: Mapping[str, Any],
+    groups: Path,
+    out: Path,
+    workers: int = 1,
 ) -> None:
     """The ``importance`` verb: the published weights and this project's N-RReliefF and
     fANOVA estimates from its simultaneous runs, each with a bootstrap interval, and the
@@ -44,7 +48,8 @@ def write_importance(
     n_trials = 0
     for estimator, title in (("n_rrelieff", "N-RReliefF"), ("fanova", "fANOVA")):
         try:
-            e = estimate(trials, space, estimator, int(settings.get("bootstrap", 20)), seed=0)
+            bootstrap = int(settings.get("bootstrap", 20))
+            e = estimate(trials, space, estimator, bootstrap, seed=0, workers=workers)
         except ValueError:  # too few trials to estimate anything: said, not a crash
             e = unestimated(space.names, len(trials))
         df[f"{title} weight"] = [e["weights"][n] for n in space.names]

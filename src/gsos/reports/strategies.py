@@ -26,6 +26,7 @@ import pandas as pd
 
 from gsos.reports.formats import compact
 from gsos.reports.stats import bootstrap_ci
+from gsos.reports.wallclock import wall_clock_note
 from gsos.search.metrics import distinct_configurations
 from gsos.search.optimizers.registry import STRATEGIES, strategy_order, title
 from gsos.search.records import best_record
@@ -242,6 +243,60 @@ def ranks_table(
     return pd.DataFrame(rows).sort_values("average rank (mean)").reset_index(drop=True)
 
 
+def strategies_shown(table: pd.DataFrame) -> pd.DataFrame:
+    """The strategies table as it fits a page: the columns a reader compares, each number in
+    its own form (counts as counts, costs as whole sample-epochs, accuracies with three
+    decimals and their interval); every other number stays in the CSV."""
+    from gsos.reports.formats import fmt_number
+
+    def acc(row: pd.Series, key: str) -> str:
+        m, lo, hi = row[f"{key} (mean)"], row[f"{key} CI low"], row[f"{key} CI high"]
+        if not np.isfinite(m):
+            return "n/a"
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            return f"{m:.3f}"
+        return f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+
+    def count(v: float) -> str:
+        return fmt_number(v) if float(v).is_integer() else f"{v:.1f}"
+
+    def cost(row: pd.Series) -> str:
+        ratio = row["cost / simultaneous's (mean)"]
+        text = fmt_number(row["total cost (sample-epochs, mean)"])
+        return text + (f" ({ratio:.2f}×)" if np.isfinite(ratio) else "")
+
+    def reach(row: pd.Series) -> str:
+        k, n = int(row["runs reaching the target"]), int(row["runs"])
+        c = row["cost to target (sample-epochs, mean of runs reaching it)"]
+        return f"{fmt_number(c)} ({k}/{n})" if k else f"not reached (0/{n})"
+
+    return pd.DataFrame(
+        {
+            "dataset": table["dataset"],
+            "strategy": table["strategy name"],
+            "runs": table["runs"].map(lambda v: str(int(v))),
+            "matched by": table["matched by"].str.split(" (", regex=False).str[0],
+            "trainings (distinct)": [
+                f"{count(e)} ({count(d)})"
+                for e, d in zip(
+                    table["evaluations (mean)"],
+                    table["distinct configurations (mean)"],
+                    strict=True,
+                )
+            ],
+            "cost (sample-epochs, × simultaneous)": table.apply(cost, axis=1),
+            "best val. acc. at the common cost": table.apply(
+                lambda r: acc(r, "best val. accuracy at the common cost"), axis=1
+            ),
+            "test acc. at the common cost": table.apply(
+                lambda r: acc(r, "test accuracy at the common cost"), axis=1
+            ),
+            "test acc. (final)": table.apply(lambda r: acc(r, "test accuracy"), axis=1),
+            "cost to within 1 point of the best": table.apply(reach, axis=1),
+        }
+    )
+
+
 def pilot_charges(measured: Sequence[Path]) -> dict[tuple[str, str], float]:
     """Sample-epochs of pilot runs charged to a dataset's gsos_measured, from the measured
     groups files (see :func:`gsos.search.measured.pilot_charge` for the rule)."""
@@ -272,7 +327,7 @@ def write_strategies(records: Sequence[Path], measured: Sequence[Path], outdir: 
         ".4f",
         "Every strategy at the cost every run reached (the common cost), and in the end; how "
         "each is matched, its cost, and its cost to come within 1 point of the best",
-        shown=compact(table),
+        shown=strategies_shown(table),
     )
     ranks = ranks_table(runs, charges)
     write_table(
@@ -286,6 +341,6 @@ def write_strategies(records: Sequence[Path], measured: Sequence[Path], outdir: 
         s["curve"].assign(dataset=s["dataset"], strategy=s["strategy"], seed=s["seed"])
         for s in summaries(runs, charges)
     ]
-    anytime(pd.concat(curves, ignore_index=True), out / "anytime.png")
+    anytime(pd.concat(curves, ignore_index=True), out / "anytime.png", wall_clock_note(runs))
     ranks_plot(ranks, out / "ranks.png")
     learning_curves(runs, out / "learning_curves.png")

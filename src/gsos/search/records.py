@@ -17,6 +17,7 @@ from typing import Any
 
 # Wall-clock fields: the only ones two runs of the same seed may differ in.
 TIMING_FIELDS = (
+    "wall_time",  # when the record was written (seconds since the epoch): overlapping jobs
     "elapsed_seconds",
     "suggest_seconds",
     "eval_seconds",

@@ -65,6 +65,9 @@ def check_replay(evaluation: Evaluation | None, record: Mapping[str, Any]) -> No
         )
 
 
+ESTIMATE_AFTER = 0.1  # the share of the budget spent before a time-left estimate is given
+
+
 class Progress:
     """Console lines while a run goes: done of total, best so far, elapsed, time left."""
 
@@ -94,11 +97,12 @@ class Progress:
             done = f"{n} evaluation{'s' if n != 1 else ''}, {frac:.0%} of the cost budget"
         else:
             done = f"{len(records)}/{self.budget.evaluations} trials"
-        left = (
-            "done"
-            if final
-            else (f"~{elapsed / frac - elapsed:.0f} s left" if frac > 0 else "time left unknown")
-        )
+        if final:
+            left = "done"
+        elif frac >= ESTIMATE_AFTER and len(records) >= 3:  # enough of the budget to go by
+            left = f"~{elapsed / frac - elapsed:.0f} s left"
+        else:
+            left = "time left: estimated once a tenth of the budget is spent"
         self.say(f"[{self.label}] {done}, {best_text}, {elapsed:.0f} s elapsed, {left}")
 
 
@@ -196,6 +200,7 @@ class Runner:
                 **out,
                 "eval_seconds": eval_seconds,
                 "elapsed_seconds": time.perf_counter() - start,
+                "wall_time": time.time(),
             }
             outcome = outcome_of(record, self.n_train)
             record["loss"] = outcome.loss
