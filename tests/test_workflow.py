@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 
 import pandas as pd
@@ -291,6 +292,13 @@ def test_a_new_users_config_from_the_readme_runs_beside_another_experiment(workf
     assert {
         p: p.stat().st_mtime_ns for p in (workflow_run / "reports" / EXP).iterdir()
     } == tiny_before
+    # `gsos status` with the file alone (not the run's --config) reads the config the run
+    # recorded: its one seed, not five with four phantom waiting runs each
+    status = subprocess.run(
+        [sys.executable, "-m", "gsos", "status", "--configfile", "mine.yaml"],
+        cwd=workflow_run, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "experiment mine: 4 runs (4 done)" in status.stdout, status.stdout + status.stderr
     for name, plan_args in (("tiny", ["--configfile", "tiny.yaml"]), ("mine", [target, *args])):
         plan = snakemake(*plan_args, "-n", cwd=workflow_run)  # each as it was run
         assert "Nothing to be done" in plan.stdout + plan.stderr, (name, plan.stdout[-2000:])

@@ -354,3 +354,18 @@ def test_device_auto_on_a_multi_gpu_machine_never_starts_more_jobs_than_slots(
     logs = [(tmp_path / f"logs/g/hpo/digits/random/seed{s}.log").read_text() for s in range(4)]
     assert all("bound to GPU" in log for log in logs)
     assert not any("waiting" in log for log in logs)  # Snakemake kept to the two slots
+
+
+def test_the_paper_artifacts_are_made_only_where_asked(tmp_path, default_config):
+    """Table 5 (TPE timed on nothing of the experiment's) and Figure 1: on for the default and
+    the paper config, off in the own-images preset."""
+    cfg = tiny_config(default_config)
+    del cfg["paper_artifacts"]  # as the preset, or the defaults, set it
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(cfg))
+    own = snakemake("-n", "--configfile", str(ROOT / "config/own_images.yaml"), "a.yaml",
+                    cwd=tmp_path)  # fmt: skip
+    default = snakemake("-n", "--configfile", "a.yaml", cwd=tmp_path)
+    assert own.returncode == 0 and default.returncode == 0, own.stderr[-2000:]
+    for job in ("table5", "figure1", "importance"):
+        assert job in planned(default) and job not in planned(own), job
+    assert planned(own)["summary"] == 1 and "published" not in planned(default)
