@@ -36,6 +36,8 @@ def projection(cfg: dict, tput: pd.DataFrame, epochs: dict[str, float]) -> pd.Da
     rows = []
     seeds, iters = len(cfg["run"]["seeds"]), int(cfg["hpo"]["iterations"])
     val = 0.2
+    if "config" in tput.columns:  # the paper-size rows (not the default's own)
+        tput = tput[tput["config"] == "paper"]
     for _, t in tput.iterrows():
         ds = cfg["datasets"][t["dataset"]]
         n_train = int(ds.get("paper", {}).get("n_images", 0) * (1 - val) * 0.8)

@@ -30,7 +30,16 @@ from machine import describe
 
 from gsos.training.trainer import warm_up
 
-PARTS = ("peak", "batch", "throughput", "pipeline", "startup", "tpe", "projection")
+PARTS = (
+    "peak",
+    "batch",
+    "throughput",
+    "pipeline",
+    "miniature",
+    "startup",
+    "tpe",
+    "projection",
+)
 
 
 def peak_table(quick: bool, device: torch.device) -> pd.DataFrame:
@@ -86,17 +95,37 @@ def main(argv=None) -> None:
                 cfg, (32,) if a.quick else (32, 64, 128, 256), a.images, a.repeats
             )
         elif part == "throughput":
+            from common import default_config
             from throughput import throughput
 
-            df = tput = throughput(cfg, a.images, a.repeats, a.workers, device)
+            small = default_config()  # the default's own inputs (digits, 8x8) and CNN
+            df = tput = pd.concat(
+                [
+                    throughput(
+                        small, a.images, a.repeats, a.workers, device, ["digits"], "default"
+                    ),
+                    throughput(cfg, a.images, a.repeats, a.workers, device),
+                ],
+                ignore_index=True,
+            )
         elif part == "pipeline":
             if a.quick:
                 continue
             from pipeline import pipeline
 
-            df, total = pipeline(a.run_dir)
+            df, total, ran_in = pipeline(a.run_dir)
+            a.run_dir = ran_in  # the miniature part reads the same run
             df["pipeline_wall_seconds"] = total
             df["target_seconds"] = TARGETS["pipeline_seconds"]
+        elif part == "miniature":
+            if a.run_dir is None:
+                print(
+                    "miniature: skipped (it needs a finished default run: pipeline, or --run-dir)"
+                )
+                continue
+            from miniature import miniature
+
+            df = miniature(a.run_dir)
         elif part == "startup":
             from startup import startup
 

@@ -66,14 +66,24 @@ def standard(
     return len(ds) / elapsed, waiting / elapsed
 
 
-def throughput(cfg: dict, n: int, repeats: int, workers: int, device) -> pd.DataFrame:
-    """Per paper dataset shape: this project's trainer (its automatic path) against the
-    standard pipeline, one epoch each, interleaved; and the trainer's GFLOP/s."""
+def throughput(
+    cfg: dict,
+    n: int,
+    repeats: int,
+    workers: int,
+    device,
+    datasets=None,
+    label: str = "paper",
+) -> pd.DataFrame:
+    """Per dataset shape of ``cfg`` (``datasets``: which; default every one but the embedded
+    digits): this project's trainer (its automatic path) against the standard pipeline, one
+    epoch each, interleaved; and the trainer's GFLOP/s. ``label`` names the config (``paper``
+    for the paper-size rows, ``default`` for the default's own inputs and CNN)."""
     params, settings = paper_params(cfg), TrainSettings.from_config(cfg)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, ds in cfg["datasets"].items():
-            if name == "digits":
+            if (datasets is None and name == "digits") or (datasets and name not in datasets):
                 continue
             shape = (int(ds.get("channels", 1)), int(ds["image_size"]), int(ds["image_size"]))
             n_classes = int(ds.get("paper", {}).get("n_classes", 10))
@@ -91,6 +101,7 @@ def throughput(cfg: dict, n: int, repeats: int, workers: int, device) -> pd.Data
                 b, wait = standard(root, shape, n_classes, params, settings.arch, device, workers)
                 rows.append(
                     {
+                        "config": label,
                         "dataset": name,
                         "shape": "x".join(map(str, shape)),
                         "device": device.type,
@@ -107,7 +118,7 @@ def throughput(cfg: dict, n: int, repeats: int, workers: int, device) -> pd.Data
                 )
     raw = pd.DataFrame(rows)
     out = (
-        raw.groupby(["dataset", "shape", "device", "path"], sort=False)
+        raw.groupby(["config", "dataset", "shape", "device", "path"], sort=False)
         .agg(
             ours_images_per_s=("ours_images_per_s", "median"),
             standard_images_per_s=("standard_images_per_s", "median"),
