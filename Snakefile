@@ -18,6 +18,7 @@ include: "workflow/rules/reports.smk"
 
 onstart:
     check_device_here()
+    record_this_run()
 
 
 rule all:

@@ -31,11 +31,6 @@ shell.prefix(
 )
 
 EXPERIMENT = config["experiment"]
-if workflow.is_main_process and not workflow.dryrun:
-    # the config this run uses, for `gsos status` (which cannot know the run's --config)
-    from gsos.config import record_run_config
-
-    record_run_config(config, Path(f"results/{EXPERIMENT}/run-config.yaml"))
 RESULTS = f"results/{EXPERIMENT}"  # every experiment has its own results, reports and logs
 REPORTS = f"reports/{EXPERIMENT}"
 LOGS = f"logs/{EXPERIMENT}"
@@ -67,6 +62,14 @@ def check_device_here():
             "device: cuda, but this machine shows no GPU (no nvidia-smi GPU, no /dev/nvidia*); "
             "set device: cpu or auto in the config, or run where the GPUs are"
         )
+
+
+def record_this_run():
+    """Write the config this run uses, for `gsos status` (which cannot know the run's
+    --config); called on start, after the checks, so that a refused run leaves nothing."""
+    from gsos.config import record_run_config
+
+    record_run_config(config, Path(f"results/{EXPERIMENT}/run-config.yaml"))
 
 
 def every_core(wildcards):
