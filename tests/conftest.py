@@ -108,13 +108,25 @@ def tiny_config(default_config: dict) -> dict:
     return cfg
 
 
+WEIGHT_DECAY = {"type": "loguniform", "low": 1.0e-6, "high": 1.0e-2, "default": 1.0e-4}
+
+
+def with_weight_decay(cfg: dict) -> dict:
+    """The optional weight_decay searched too (in the first GSOS group): bilevel_vf's
+    hyperparameter."""
+    cfg = copy.deepcopy(cfg)
+    cfg["search_space"]["weight_decay"] = dict(WEIGHT_DECAY)
+    cfg["gsos"]["groups"][0]["params"].append("weight_decay")
+    return cfg
+
+
 @pytest.fixture(scope="session")
 def workflow_run(tmp_path_factory, default_config):
     """The real workflow, run once by the real Snakemake on a tiny config."""
     from gsos.search.optimizers.registry import STRATEGIES
 
     work = tmp_path_factory.mktemp("wf")
-    cfg = tiny_config(default_config)
+    cfg = with_weight_decay(tiny_config(default_config))  # bilevel_vf searches it
     cfg["run"]["strategies"] = list(STRATEGIES)
     (work / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     run = snakemake("--configfile", "tiny.yaml", "--cores", "2", cwd=work)

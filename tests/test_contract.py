@@ -6,6 +6,7 @@ objective; test_faults.py and test_workflow.py do the same with real training.""
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -34,8 +35,16 @@ def objective(params, trial_seed):
     return synthetic_objective(params, trial_seed)
 
 
-def settings(default_config):
-    s = {k: default_config[k] for k in default_config if k not in ("datasets", "run")}
+WEIGHT_DECAY = {"type": "loguniform", "low": 1e-6, "high": 1e-2, "default": 1e-4}
+
+
+def settings(default_config, name=None):
+    s = {
+        k: copy.deepcopy(default_config[k]) for k in default_config if k not in ("datasets", "run")
+    }
+    if name == "bilevel_vf":  # it searches the optional weight_decay, and nothing else
+        s["search_space"]["weight_decay"] = WEIGHT_DECAY
+        s["gsos"]["groups"][0]["params"].append("weight_decay")
     s["hpo"] = {"iterations": ITERATIONS}
     s["tpe"] = {**s["tpe"], "n_startup_jobs": 5}
     s["cmaes"], s["ga"], s["pso"] = (
@@ -47,7 +56,7 @@ def settings(default_config):
 
 
 def run(name, default_config, tmp_path, seed=7, records_name="r"):
-    s = settings(default_config)
+    s = settings(default_config, name)
     return run_synthetic(
         name,
         s,
@@ -66,7 +75,7 @@ def strip(records):
 
 @pytest.mark.parametrize("name", ALL)
 def test_proposals_stay_in_the_space_and_the_budget_is_respected(name, default_config, tmp_path):
-    space = SearchSpace.from_config(default_config["search_space"])
+    space = SearchSpace.from_config(settings(default_config, name)["search_space"])
     records = run(name, default_config, tmp_path)
     assert records, "no evaluation at all"
     for r in records:
@@ -88,9 +97,15 @@ def test_proposals_stay_in_the_space_and_the_budget_is_respected(name, default_c
                 assert r["sample_epochs"] == (r["budget"] - before["budget"]) * 1000
     elif algorithm.fidelity == "data":  # shares of the data, each trained afresh
         assert all(r["continues"] is None for r in records)
-        assert {r["data_fraction"] for r in records} >= {1 / 9, 1 / 3, 1.0}
+        if name == "hyperband_data":  # its rungs
+            assert {r["data_fraction"] for r in records} >= {1 / 9, 1 / 3, 1.0}
         for r in records:
             assert r["sample_epochs"] <= r["data_fraction"] * r["budget"] * 1000
+    elif name == "bilevel_vf":  # outer steps continue the previous step's state
+        al = [r for r in records if r["value_function"]["phase"] == "al"]
+        assert al and all(
+            r["continues"] == p["iteration"] for p, r in zip(al, al[1:], strict=False)
+        )
     else:
         assert all(r["continues"] is None for r in records)
         assert all(r["data_fraction"] == 1.0 for r in records)
@@ -101,6 +116,8 @@ def test_proposals_stay_in_the_space_and_the_budget_is_respected(name, default_c
     varied = {k for k in space.names if len({json.dumps(r["params"][k]) for r in records}) > 1}
     if name == "bilevel":  # it descends the continuous hyperparameters only
         assert varied == {"lr", "dropout_rate"}
+    elif name == "bilevel_vf":  # the L2 weight decay only
+        assert varied == {"weight_decay"}
     else:
         assert len(varied) >= 5, f"{name} explored only {sorted(varied)}"
 

@@ -21,16 +21,29 @@ def default_like(default_config):
     return s
 
 
+def with_weight_decay(settings):
+    """bilevel_vf searches the optional weight_decay, and nothing else."""
+    s = copy.deepcopy(settings)
+    s["search_space"]["weight_decay"] = {
+        "type": "loguniform", "low": 1e-6, "high": 1e-2, "default": 1e-4
+    }  # fmt: skip
+    s["gsos"]["groups"][0]["params"].append("weight_decay")
+    return s
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_every_cost_matched_strategy_ends_within_two_percent(default_like, tmp_path, seed):
-    assert set(COST_MATCHED) >= {"hyperband", "bohb", "tpe_lc", "bilevel", "hyperband_data"}
+    assert set(COST_MATCHED) >= {
+        "hyperband", "bohb", "tpe_lc", "bilevel", "hyperband_data", "bilevel_vf"
+    }  # fmt: skip
     groups = default_like["gsos"]["groups"]
     sim = run_synthetic("simultaneous", default_like, seed, tmp_path, objective, groups)
     spent = sum(r["sample_epochs"] for r in sim)
     ratios = {}
     for name in COST_MATCHED:
+        s = with_weight_decay(default_like) if name == "bilevel_vf" else default_like
         records = run_synthetic(
-            name, default_like, seed, tmp_path, objective, groups,
+            name, s, seed, tmp_path, objective, s["gsos"]["groups"],
             cost_epochs=spent / 1000, records_name=name,
         )  # fmt: skip
         ratios[name] = sum(r["sample_epochs"] for r in records) / spent

@@ -80,6 +80,13 @@ ALGORITHMS: dict[str, Algorithm] = {
             title="hypergradient descent",
             cost_budget=True,
         ),  # fmt: skip
+        Algorithm(
+            "bilevel_vf",
+            "bilevel_vf:make_bilevel_vf",
+            ("bilevel_vf",),
+            title="value-function bilevel (GP + augmented Lagrangian)",
+            cost_budget=True,
+        ),  # fmt: skip
     ]
 }
 
@@ -162,6 +169,13 @@ STRATEGIES: dict[str, Strategy] = {
             "Bilevel (hypergradient)",
             "bilevel",
             "seed 003, by the hypergradient alternative (Maclaurin et al. 2015)",
+        ),
+        Strategy(
+            "bilevel_vf",
+            "Bilevel (value function)",
+            "bilevel_vf",
+            "seed 003: GP of the lower level's value function and an augmented Lagrangian "
+            "(Sinha, Gunwal, Kumar), on the L2 weight decay",
         ),
         Strategy(
             "hyperband_data",
