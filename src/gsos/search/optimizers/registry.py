@@ -80,6 +80,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             title="hypergradient descent",
             cost_budget=True,
         ),  # fmt: skip
+        Algorithm("fabolas", "fabolas:make_fabolas", ("fabolas",), "data", "FABOLAS"),
         Algorithm(
             "bilevel_vf",
             "bilevel_vf:make_bilevel_vf",
@@ -169,6 +170,12 @@ STRATEGIES: dict[str, Strategy] = {
             "Bilevel (hypergradient)",
             "bilevel",
             "seed 003, by the hypergradient alternative (Maclaurin et al. 2015)",
+        ),
+        Strategy(
+            "fabolas",
+            "FABOLAS",
+            "fabolas",
+            "seed 002; Klein et al., EJS 2017 (emukit's implementation)",
         ),
         Strategy(
             "bilevel_vf",
