@@ -28,11 +28,15 @@ ITERATIONS = 24
 COST = 60.0  # full-training-set epochs for the cost-matched strategies
 # Gaussian-process strategies take a second or more per proposal, and a killed run replays
 # every proposal: they get a budget of about ten evaluations, most of them the initial design
-COSTS = {"fabolas": 5.0}
+COSTS = {"fabolas": 5.0, "boil": 10.0}
 FABOLAS = {  # emukit's FABOLAS at test size: one GP fit, few candidates, short MCMC
     "n_init": 8, "min_fraction": 0.25, "marginalize": False, "num_eval_points": 10,
     "representer_points": 20, "innovations": 10, "burn_in": 1, "mcmc_steps": 2, "gp_restarts": 1,
 }  # fmt: skip
+BOIL = {"n_init": 2, "hyper_starts": 3, "num_restarts": 1, "raw_samples": 16}  # BoTorch, small
+
+
+TORCH_MODELS = ("boil",)  # strategies whose model computes in torch
 
 
 def cost_of(name):
@@ -58,6 +62,7 @@ def settings(default_config, name=None):
         s["gsos"]["groups"][0]["params"].append("weight_decay")
     s["hpo"] = {"iterations": ITERATIONS}
     s["fabolas"] = {**s["fabolas"], **FABOLAS}
+    s["boil"] = {**s["boil"], **BOIL}
     s["tpe"] = {**s["tpe"], "n_startup_jobs": 5}
     s["cmaes"], s["ga"], s["pso"] = (
         {"sigma0": 0.3, "popsize": 6},
@@ -158,6 +163,10 @@ KILLER = textwrap.dedent("""
     args = json.loads(sys.argv[1])
     out = Path(args["out"])
     tc.SLOW = args["slow"]
+    if args["name"] in tc.TORCH_MODELS:  # one thread, as an HPO job runs (hpo_threads): a
+        import torch  # forked child cannot use the thread pool of GNU OpenMP's parent
+
+        torch.set_num_threads(1)
 
     def child():
         tc.run(args["name"], args["config"], out, records_name="killed")

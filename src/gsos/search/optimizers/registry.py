@@ -81,6 +81,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             cost_budget=True,
         ),  # fmt: skip
         Algorithm("fabolas", "fabolas:make_fabolas", ("fabolas",), "data", "FABOLAS"),
+        Algorithm("boil", "boil:make_boil", ("boil",), title="BOIL", cost_budget=True),
         Algorithm(
             "bilevel_vf",
             "bilevel_vf:make_bilevel_vf",
@@ -176,6 +177,12 @@ STRATEGIES: dict[str, Strategy] = {
             "FABOLAS",
             "fabolas",
             "seed 002; Klein et al., EJS 2017 (emukit's implementation)",
+        ),
+        Strategy(
+            "boil",
+            "BOIL",
+            "boil",
+            "seed 002; Nguyen, Schulze, Osborne, NeurIPS 2020 (on BoTorch/GPyTorch)",
         ),
         Strategy(
             "bilevel_vf",
