@@ -98,6 +98,13 @@ def tiny_config(default_config: dict) -> dict:
     cfg["pilot"].update(seeds=[1000, 1001], iterations=8)
     cfg["measured_groups"]["bootstrap"] = 4
     cfg["model"]["base_filters"] = 4
+    # the Gaussian-process strategies at test size (the paper's settings take minutes a
+    # proposal): one GP fit, few candidates, a short MCMC; larger data shares, fewer proposals
+    cfg["fabolas"].update(
+        n_init=6, min_fraction=0.25, marginalize=False, num_eval_points=10,
+        representer_points=24, innovations=10, burn_in=1, mcmc_steps=2, gp_restarts=1,
+    )  # fmt: skip
+    cfg["boil"].update(n_init=2, hyper_starts=3, num_restarts=1, raw_samples=16)
     cfg["table5"] = {
         "dims": [1, 2],
         "iterations": 8,

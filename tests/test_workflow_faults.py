@@ -1,6 +1,7 @@
 """Real Snakemake runs of their own: bad input, kills, a changed folder, a failing job."""
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, planned, snakemake, tiny_config
+from conftest import ROOT, planned, snakemake, tiny_config, with_weight_decay
 
 from gsos.search.records import read_records
 
@@ -327,3 +328,37 @@ def test_every_report_job_works_with_one_strategy_and_one_seed(
     assert set(ranks["strategy"]) == set(strategies)
     if len(strategies) == 1:
         assert (ranks["average rank (mean)"] == 1).all()
+
+
+def test_the_value_function_and_gaussian_process_strategies_complete_a_tiny_workflow(
+    tmp_path, default_config
+):
+    """bilevel_vf, FABOLAS and BOIL alone, with weight_decay searched (and grouped): each
+    run trains real trials, spends what simultaneous spent and records what its method
+    needs; the report is written."""
+    cfg = with_weight_decay(tiny_config(default_config))
+    cfg["run"].update(strategies=["bilevel_vf", "fabolas", "boil"], seeds=[0])
+    cfg["bilevel_vf"].update(n_init=2, inner_steps=5, refit_every=3)
+    (tmp_path / "gp.yaml").write_text(yaml.safe_dump(cfg))
+    run = subprocess.run(
+        [sys.executable, "-m", "gsos", "run", "--snakefile", str(ROOT / "Snakefile"),
+         "--configfile", "gp.yaml", "--cores", "2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-4000:]
+    runs = tmp_path / "results/gp/runs/digits"
+    target = json.loads((runs / "simultaneous/seed0/summary.json").read_text())
+    records = {}
+    for strategy in ("bilevel_vf", "fabolas", "boil"):
+        summary = json.loads((runs / f"{strategy}/seed0/summary.json").read_text())
+        assert summary["sample_epochs_total"] <= target["sample_epochs_total"]
+        assert summary["sample_epochs_total"] >= 0.9 * target["sample_epochs_total"]
+        records[strategy] = read_records(runs / f"{strategy}/seed0/records.jsonl")
+    phases = {r["value_function"]["phase"] for r in records["bilevel_vf"]}
+    assert phases == {"lower", "al"}
+    assert len({r["params"]["weight_decay"] for r in records["bilevel_vf"]}) > 1
+    shares = {r["data_fraction"] for r in records["fabolas"]}
+    assert min(shares) < 1.0 and len(shares) > 2
+    assert all(r["curve"] for r in records["boil"] if r["status"] == "ok")
+    assert len({r["params"]["epoch"] for r in records["boil"]}) > 1  # budgets vary
+    assert (tmp_path / "reports/gp/report.html").is_file()
