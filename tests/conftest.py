@@ -124,6 +124,9 @@ def with_weight_decay(cfg: dict) -> dict:
     cfg = copy.deepcopy(cfg)
     cfg["search_space"]["weight_decay"] = dict(WEIGHT_DECAY)
     cfg["gsos"]["groups"][0]["params"].append("weight_decay")
+    sizes = cfg.get("measured_groups", {}).get("rule", {}).get("sizes")
+    if sizes:  # measured groups cover every hyperparameter: the last tier takes it
+        sizes[-1] += 1
     return cfg
 
 
@@ -135,6 +138,7 @@ def workflow_run(tmp_path_factory, default_config):
     work = tmp_path_factory.mktemp("wf")
     cfg = with_weight_decay(tiny_config(default_config))  # bilevel_vf searches it
     cfg["run"]["strategies"] = list(STRATEGIES)
+    cfg["tpe_lc"]["threshold"] = 0.5  # six trials a run: loose enough that one is stopped
     (work / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     run = snakemake("--configfile", "tiny.yaml", "--cores", "2", cwd=work)
     assert run.returncode == 0, run.stderr[-4000:]
