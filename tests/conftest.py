@@ -98,6 +98,13 @@ def tiny_config(default_config: dict) -> dict:
     cfg["pilot"].update(seeds=[1000, 1001], iterations=8)
     cfg["measured_groups"]["bootstrap"] = 4
     cfg["model"]["base_filters"] = 4
+    # the Gaussian-process strategies at test size (the paper's settings take minutes a
+    # proposal): one GP fit, few candidates, a short MCMC; larger data shares, fewer proposals
+    cfg["fabolas"].update(
+        n_init=6, min_fraction=0.25, marginalize=False, num_eval_points=10,
+        representer_points=24, innovations=10, burn_in=1, mcmc_steps=2, gp_restarts=1,
+    )  # fmt: skip
+    cfg["boil"].update(n_init=2, hyper_starts=3, num_restarts=1, raw_samples=16)
     cfg["table5"] = {
         "dims": [1, 2],
         "iterations": 8,
@@ -108,14 +115,30 @@ def tiny_config(default_config: dict) -> dict:
     return cfg
 
 
+WEIGHT_DECAY = {"type": "loguniform", "low": 1.0e-6, "high": 1.0e-2, "default": 1.0e-4}
+
+
+def with_weight_decay(cfg: dict) -> dict:
+    """The optional weight_decay searched too (in the first GSOS group): bilevel_vf's
+    hyperparameter."""
+    cfg = copy.deepcopy(cfg)
+    cfg["search_space"]["weight_decay"] = dict(WEIGHT_DECAY)
+    cfg["gsos"]["groups"][0]["params"].append("weight_decay")
+    sizes = cfg.get("measured_groups", {}).get("rule", {}).get("sizes")
+    if sizes:  # measured groups cover every hyperparameter: the last tier takes it
+        sizes[-1] += 1
+    return cfg
+
+
 @pytest.fixture(scope="session")
 def workflow_run(tmp_path_factory, default_config):
     """The real workflow, run once by the real Snakemake on a tiny config."""
     from gsos.search.optimizers.registry import STRATEGIES
 
     work = tmp_path_factory.mktemp("wf")
-    cfg = tiny_config(default_config)
+    cfg = with_weight_decay(tiny_config(default_config))  # bilevel_vf searches it
     cfg["run"]["strategies"] = list(STRATEGIES)
+    cfg["tpe_lc"]["threshold"] = 0.5  # six trials a run: loose enough that one is stopped
     (work / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     run = subprocess.run(  # as the README runs it: checked, run, then the report
         [sys.executable, "-m", "gsos", "run", "--snakefile", str(ROOT / "Snakefile"),

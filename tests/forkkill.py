@@ -11,6 +11,7 @@ import os
 import random
 import signal
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,11 +21,26 @@ from gsos.search.records import read_records
 def _fork(child: Callable[[], None]) -> int:
     pid = os.fork()
     if pid == 0:
+        status = 1
         try:
             child()
+            status = 0
+        except BaseException:
+            traceback.print_exc()  # os._exit would swallow it
         finally:
-            os._exit(0)
+            os._exit(status)
     return pid
+
+
+def _finished(pid: int) -> bool:
+    """Whether the child has ended; one that ended with an error fails the test (a crash
+    must not pass for a run that finished)."""
+    ended, status = os.waitpid(pid, os.WNOHANG)
+    if ended == 0:
+        return False
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"the run ended with an error (exit {status}); its traceback is above")
+    return True
 
 
 def kill_at_random(
@@ -45,16 +61,19 @@ def kill_at_random(
         target = (progress[-1] if progress else 0) + rng.randint(0, max_new_records)
         done = False
         while not done and len(read_records(journal)) < target:
-            done = os.waitpid(pid, os.WNOHANG) != (0, 0)
+            done = _finished(pid)
             time.sleep(0.002)
         if not done:
             time.sleep(rng.uniform(0.0, max_delay))
-            done = os.waitpid(pid, os.WNOHANG) != (0, 0)
+            done = _finished(pid)
         if done:
             break  # it finished: no kill points left
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         made += 1
         progress.append(len(read_records(journal)))
-    os.waitpid(_fork(child), 0)
+    last = _fork(child)
+    _, status = os.waitpid(last, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"the last run ended with an error (exit {status})")
     return {"kills": made, "progress": progress}

@@ -74,6 +74,37 @@ def hypergradient(objective, params, trial_seed, h=1e-4):
     }
 
 
+def value_function(ev, trial_seed, n_train, batch=32):
+    """What the trainer's value_function hook reports, for a stand-in training objective
+    v(λ) = 0.1 + 0.2·log10(1 + 10⁴λ) (increasing in λ, as the value function is); an outer
+    step lands (seeded) near v̂ with a violation that shrinks as μ grows."""
+    import random
+
+    opts = ev.value_function
+    lam = float(ev.params["weight_decay"])
+    v = 0.1 + 0.2 * math.log10(1 + 1e4 * lam)
+    slope = 0.2 * 1e4 * lam / ((1 + 1e4 * lam) * math.log(10))  # dv/dlog λ
+    noise = random.Random(trial_seed).gauss(0.0, 0.01)
+    out = {"phase": opts["phase"], "lambda": lam, "n_train": n_train, "steps": 0, "images": 0}
+    out["images_per_step"] = 2 * batch
+    out["val_objective"] = 0.5 + 0.1 * (math.log10(lam) + 3.5) ** 2 + noise
+    if opts["phase"] == "lower":
+        return {**out, "train_objective": v + noise, "dtrain_dlog_lambda": slope}
+    g = (0.05 + noise) / (1 + opts["mu"])
+    steps = opts["steps"]
+    return {
+        **out,
+        "train_objective": opts["vhat"] + g,
+        "violation": g,
+        "dtrain_dlog_lambda": slope * (1 + 5 * g),
+        "mu": opts["mu"],
+        "rho": opts["rho"],
+        "vhat": opts["vhat"],
+        "steps": steps,
+        "images": steps * 2 * batch,
+    }
+
+
 def run_synthetic(
     strategy,
     settings,
@@ -120,6 +151,9 @@ def run_synthetic(
         out.setdefault("sample_epochs", math.floor(trained * ev.data_fraction * n_train + 1e-9))
         if ev.hypergradient is not None and out.get("status") == "ok":
             out["hypergradient"] = hypergradient(objective, ev.params, trial_seed)
+        if ev.value_function is not None and out.get("status") == "ok":
+            out["value_function"] = value_function(ev, trial_seed, n_train)
+            out["sample_epochs"] += out["value_function"]["images"]
         if save is not None:
             atomic_write_text(save, str(ev.params["epoch"]))
         return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -132,14 +133,22 @@ KILLER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("strategy", ["gsos", "hyperband"])
+@pytest.mark.parametrize("strategy", ["gsos", "hyperband", "bilevel_vf"])
 def test_sigkill_at_random_points_loses_and_repeats_nothing(
     tmp_path, digits_files, default_config, strategy
 ):
-    """Real training; for Hyperband also the saved states that promotions continue from."""
+    """Real training; for Hyperband also the saved states that promotions continue from, for
+    bilevel_vf those its augmented-Lagrangian steps continue from."""
     s = tiny_settings(default_config, iterations=20)
     s["search_space"]["epoch"] = {"type": "int", "low": 1, "high": 3, "default": 1}
     s["cost_epochs"] = 40.0
+    if strategy == "bilevel_vf":
+        s["search_space"]["weight_decay"] = {
+            "type": "loguniform", "low": 1e-6, "high": 1e-2, "default": 1e-4
+        }  # fmt: skip
+        s["gsos"] = copy.deepcopy(s["gsos"])
+        s["gsos"]["groups"][0]["params"].append("weight_decay")
+        s["bilevel_vf"] = {**default_config["bilevel_vf"], "n_init": 3, "refit_every": 4}
     reference = run_digits_hpo(tmp_path, digits_files, s, "whole", strategy=strategy, seed=3)
     reference = read_records(tmp_path / "whole.jsonl")
     one_iteration = reference[-1]["elapsed_seconds"] / len(reference)
@@ -170,6 +179,6 @@ def test_sigkill_at_random_points_loses_and_repeats_nothing(
     assert [r["iteration"] for r in final] == list(range(1, n + 1))  # nothing lost or repeated
     assert strip(final) == strip(reference)  # and exactly the uninterrupted result
     assert read_records(tmp_path / "killed.journal.jsonl") == final  # the journal is kept
-    if strategy == "hyperband":
+    if strategy in ("hyperband", "bilevel_vf"):
         assert any(r["continues"] for r in final)  # promotions continued saved states
         assert not (tmp_path / "killed.journal.jsonl.states").exists()

@@ -131,6 +131,33 @@ def test_strategy_records_are_unchanged_on_a_synthetic_objective(strategy):
     assert_golden(synthetic_records(strategy), f"{strategy}_synthetic.json")
 
 
+FRESH = (
+    "import json, sys; from pathlib import Path; sys.path.insert(0, sys.argv[2]); "
+    "import test_golden as g; "
+    "print(json.dumps({s: g.real_records(s, Path(sys.argv[1]) / s) "
+    "for s in ('gsos', 'simultaneous')}))"
+)
+
+
+@pytest.fixture(scope="module")
+def real_runs(tmp_path_factory) -> dict[str, list[dict]]:
+    """Both real runs, GSOS then simultaneous, in one fresh interpreter, as the golden files
+    were made: CPU convolutions in channels-last layout give slightly other values in a
+    process that trained other networks before (a loss moved in the 4th digit, an accuracy
+    by one image, after other tests' runs in the same worker; issue 22), and the golden
+    files hold what this order gives. HPO jobs run one run each in their own process."""
+    import subprocess
+    import sys
+
+    work = tmp_path_factory.mktemp("golden")
+    run = subprocess.run(
+        [sys.executable, "-c", FRESH, str(work), str(Path(__file__).parent)],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.parametrize("strategy", ["gsos", "simultaneous"])
-def test_real_run_records_are_unchanged_on_the_digits(strategy, tmp_path):
-    assert_golden(real_records(strategy, tmp_path), f"{strategy}_digits.json")
+def test_real_run_records_are_unchanged_on_the_digits(strategy, real_runs):
+    assert_golden(real_runs[strategy], f"{strategy}_digits.json")

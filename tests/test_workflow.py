@@ -19,6 +19,7 @@ from conftest import ROOT, planned, snakemake
 from PIL import Image
 
 from gsos.search.optimizers.registry import STRATEGIES
+from gsos.search.records import read_records
 
 EXP = "tiny"  # the experiment is named after its config file, tiny.yaml
 PAPER_TABLES = ["runs", "table3", "table4", "headline", "paired_tests"]
@@ -84,10 +85,12 @@ def test_multi_fidelity_runs_spend_what_simultaneous_spent(workflow_run):
     for seed in (0, 1):
         target = json.loads((runs / f"simultaneous/seed{seed}/summary.json").read_text())
         for strategy in ("hyperband", "bohb", "gsos_hyperband", "gsos_bohb", "hyperband_data",
-                         "tpe_lc", "bilevel"):  # fmt: skip
+                         "tpe_lc", "bilevel", "bilevel_vf", "fabolas", "boil"):  # fmt: skip
             s = json.loads((runs / f"{strategy}/seed{seed}/summary.json").read_text())
             assert s["budget"]["cost_epochs"] * s["n_train"] == target["sample_epochs_total"]
             assert s["sample_epochs_total"] <= target["sample_epochs_total"]
+            if strategy in ("bilevel_vf", "fabolas", "boil"):  # they end where the budget does
+                assert s["sample_epochs_total"] >= 0.9 * target["sample_epochs_total"], strategy
             records = [
                 json.loads(x)
                 for x in (runs / f"{strategy}/seed{seed}/records.jsonl").read_text().splitlines()
@@ -112,7 +115,8 @@ def test_the_later_methods_ran_as_their_papers_say(workflow_run):
     for r in stopped:
         assert r["epochs_run"] < r["params"]["epoch"]
         assert r["sample_epochs"] == r["epochs_run"] * n_train  # charged what it trained
-        if "cost budget" in r["stopped"]["stop_reason"]:  # the last trial, where the budget ends
+        if "cost budget" in r["stopped"]["stop_reason"]:  # the last trial, cut by the budget
+            assert r == records("tpe_lc", r["seed"])[-1]
             continue
         assert 0 <= r["stopped"]["predicted_final_accuracy"] <= 1
         assert "P(final > best" in r["stopped"]["stop_reason"]
@@ -124,6 +128,24 @@ def test_the_later_methods_ran_as_their_papers_say(workflow_run):
     assert moved and moved <= {"lr", "dropout_rate"}
     shares = {r["data_fraction"] for seed in (0, 1) for r in records("hyperband_data", seed)}
     assert min(shares) == pytest.approx(1 / 9, abs=1e-3) and max(shares) == 1.0
+
+
+def test_the_value_function_and_gaussian_process_methods_ran_as_their_papers_say(workflow_run):
+    """bilevel_vf (weight_decay searched, as the tiny config does) went through both phases and
+    moved λ; FABOLAS trained on several shares below the whole split; BOIL recorded a
+    curve for every training and varied the epochs it asked for."""
+    runs = workflow_run / f"results/{EXP}/runs/digits"
+    for seed in (0, 1):
+        vf, fabolas, boil = (
+            read_records(runs / f"{s}/seed{seed}/records.jsonl")
+            for s in ("bilevel_vf", "fabolas", "boil")
+        )
+        assert {r["value_function"]["phase"] for r in vf} == {"lower", "al"}
+        assert len({r["params"]["weight_decay"] for r in vf}) > 1
+        shares = {r["data_fraction"] for r in fabolas}
+        assert min(shares) < 1.0 and len(shares) > 2
+        assert all(r["curve"] for r in boil if r["status"] == "ok")
+        assert len({r["params"]["epoch"] for r in boil}) > 1  # budgets vary
 
 
 def test_tables_hold_both_strategies_from_real_runs(workflow_run):
@@ -187,8 +209,9 @@ def test_gsos_measured_runs_on_groups_measured_on_its_pilots(workflow_run):
         "pilot_strategy": "random",
         "pilot_seeds": [1000, 1001],
     }
-    assert groups["rule"] == {"sizes": [3, 2, 5]}
-    assert [len(g["params"]) for g in groups["groups"]] == [3, 2, 5]
+    # the paper's tiers, the last one with weight_decay too (the tiny workflow searches 11)
+    assert groups["rule"] == {"sizes": [3, 2, 6]}
+    assert [len(g["params"]) for g in groups["groups"]] == [3, 2, 6]
     # 16 pilot trials cannot rank ten hyperparameters, and the file says so: intervals for every
     # weight and a low agreement between resamples (containment is tested on 240 trials)
     assert set(groups["ci_low"]) == set(groups["ci_high"]) == set(groups["weights"])
@@ -238,7 +261,7 @@ def test_changing_the_groups_reruns_only_strategies_that_use_them(workflow_run):
     groups = [
         {
             "name": "G1",
-            "params": ["num_conv_layers", "lr", "dropout_rate", "batch_size"],
+            "params": ["num_conv_layers", "lr", "dropout_rate", "batch_size", "weight_decay"],
             "share": 4,
         },
         {"name": "G2", "params": ["optimizer", "epoch"], "share": 3},

@@ -349,7 +349,8 @@ def test_device_auto_on_a_multi_gpu_machine_never_starts_more_jobs_than_slots(
     (bin_dir / "nvidia-smi").chmod(0o755)
     path = f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}"
     env = {"PATH": path, "GSOS_GPU_LOCK_DIR": str(tmp_path / "l")}
-    run = snakemake("--configfile", "g.yaml", "--cores", "4", cwd=tmp_path, env=env)
+    runs = [f"results/g/runs/digits/random/seed{s}/summary.json" for s in range(4)]
+    run = snakemake(*runs, "--configfile", "g.yaml", "--cores", "4", cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     logs = [(tmp_path / f"logs/g/hpo/digits/random/seed{s}.log").read_text() for s in range(4)]
     assert all("bound to GPU" in log for log in logs)

@@ -481,6 +481,7 @@ def _bilevel_problems(cfg: Mapping[str, Any], broken: set[str]) -> list[str]:
         missing = [n for n in CONTINUOUS if n not in space]
         if missing:
             problems.append(f"run.strategies: bilevel needs {missing} in search_space")
+    problems += _bilevel_vf_problems(space, gsos, cfg["run"]["strategies"])
     if gsos["inner"] == "bilevel":
         problems.append(
             "gsos.inner: bilevel searches only lr and dropout_rate, and the groups hold every "
@@ -512,6 +513,47 @@ def _bilevel_problems(cfg: Mapping[str, Any], broken: set[str]) -> list[str]:
                         f"gsos.continuous_inner: bilevel descends only {sorted(CONTINUOUS)}; "
                         f"group {g['name']} also holds {others}"
                     )
+    return problems
+
+
+WEIGHT_DECAY_EXAMPLE = (
+    "weight_decay: {type: loguniform, low: 1.0e-6, high: 1.0e-2, default: 1.0e-4}"
+)
+
+
+def _bilevel_vf_problems(
+    space: Mapping[str, Any], gsos: Mapping[str, Any], strategies: list[str]
+) -> list[str]:
+    """bilevel_vf searches weight_decay alone, on its log scale: it needs it searched (and
+    loguniform), and inside GSOS only a group of nothing else."""
+    problems = []
+    uses = "bilevel_vf" in strategies or gsos["continuous_inner"] == "bilevel_vf"
+    wd = space.get("weight_decay")
+    if uses and wd is None:
+        problems.append(
+            "run.strategies: bilevel_vf searches weight_decay (L2 regularisation inside the "
+            "training objective), which search_space lacks; add "
+            f"{WEIGHT_DECAY_EXAMPLE} to search_space (and to one of gsos.groups)"
+        )
+    elif uses and wd.get("type") != "loguniform":
+        problems.append(
+            "search_space.weight_decay: bilevel_vf works on log λ; make it loguniform, e.g. "
+            + WEIGHT_DECAY_EXAMPLE
+        )
+    if gsos["inner"] == "bilevel_vf":
+        problems.append(
+            "gsos.inner: bilevel_vf searches only weight_decay, and the groups hold every "
+            "hyperparameter; set gsos.continuous_inner: bilevel_vf instead (it then searches "
+            "a group of weight_decay alone, the inner algorithm the others)"
+        )
+    if gsos["continuous_inner"] == "bilevel_vf":
+        for g in gsos["groups"]:
+            others = [n for n in g["params"] if n != "weight_decay"]
+            if "weight_decay" in g["params"] and others:
+                problems.append(
+                    f"gsos.continuous_inner: bilevel_vf searches only weight_decay; group "
+                    f"{g['name']} also holds {others} (give weight_decay a group of its own)"
+                )
     return problems
 
 

@@ -133,6 +133,7 @@ def make_evaluator(data: DeviceData, settings: TrainSettings, curves: bool = Tru
                 after_epoch=ev.after_epoch,
                 data_fraction=ev.data_fraction,
                 hypergradient=ev.hypergradient,
+                value_function=ev.value_function,
                 meter=meter,
             )
         except Exception as e:  # noqa: BLE001 - a trial's failure is data, the run goes on

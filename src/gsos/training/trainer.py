@@ -326,6 +326,7 @@ def train_and_evaluate(
     after_epoch: AfterEpoch | None = None,
     data_fraction: float = 1.0,
     hypergradient: Mapping[str, Any] | None = None,
+    value_function: Mapping[str, Any] | None = None,
     meter: Meter | None = None,
 ) -> TrialResult:
     """Train one configuration to ``params['epoch']`` epochs and evaluate it.
@@ -342,7 +343,9 @@ def train_and_evaluate(
     ``meter`` counts the training images processed as training goes (read when it raises).
     ``hypergradient`` (its options) also measures how the validation loss moves with the
     learning and dropout rates (:mod:`gsos.training.hypergrad`); its unrolled steps count as
-    training images.
+    training images. ``value_function`` (its options) reports the final training objective,
+    or runs one augmented-Lagrangian step on the trained state
+    (:mod:`gsos.training.value_function`); its steps count as training images too.
     """
     device = data.x["train"].device
     torch.manual_seed(seed)
@@ -409,6 +412,18 @@ def train_and_evaluate(
                 stopped = after_epoch(points)
                 if stopped is not None:
                     break
+    extra: dict[str, Any] = {}
+    if value_function is not None and not diverged and stopped is None:
+        from gsos.training.value_function import constrained_evaluation
+
+        ebs = settings.eval_batch_size
+        extra = constrained_evaluation(
+            model, opt, params, data, gen, value_function,
+            prepare=lambda xb: batch_input(data, xb, cl),
+            measure=lambda split: evaluate(model, data, split, ebs, False, cl)[1],
+        )  # fmt: skip
+        if meter is not None:
+            meter.images += extra["value_function"]["images"]
     if device.type == "cuda":
         torch.cuda.synchronize()
     train_seconds = time.perf_counter() - start - curve_seconds
@@ -419,7 +434,6 @@ def train_and_evaluate(
     else:
         val_acc, val_loss = evaluate(model, data, "val", settings.eval_batch_size, bf16, cl)
     test_acc, test_loss = evaluate(model, data, "test", settings.eval_batch_size, bf16, cl)
-    extra: dict[str, Any] = {}
     if hypergradient is not None and not diverged and stopped is None:
         from gsos.training.hypergrad import hypergradient as measure
 
@@ -443,7 +457,9 @@ def train_and_evaluate(
         epochs_run=epochs_run,
         train_seconds=train_seconds,
         diverged=diverged,
-        sample_epochs=n * epochs_run + extra.get("hypergradient_images", 0),
+        sample_epochs=n * epochs_run
+        + extra.get("hypergradient_images", 0)
+        + extra.get("value_function", {}).get("images", 0),
         adjustments=list(model.adjustments),
         precision="bf16" if bf16 else "fp32",
         curve=points if curve or after_epoch is not None else None,

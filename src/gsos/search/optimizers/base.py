@@ -111,6 +111,8 @@ class Evaluation:
     after_epoch: Any = field(default=None, compare=False, repr=False)
     # also measure d(validation loss)/d(log lr, logit dropout), with these options
     hypergradient: Mapping[str, Any] | None = None
+    # report the training objective, or take an augmented-Lagrangian step (bilevel_vf)
+    value_function: Mapping[str, Any] | None = None
     # repeated proposals told their earlier outcome while this one was asked for (recorded)
     repeats_before: int = 0
     # why the budget moved (a GSOS group that ran out of new configurations), recorded
@@ -126,6 +128,8 @@ class Outcome:
     val_accuracy: float | None
     cost: float  # full-training-set epochs this evaluation trained
     hypergradient: Mapping[str, float] | None = None
+    value_function: Mapping[str, Any] | None = None  # what bilevel_vf's evaluation measured
+    curve: Sequence[Mapping[str, Any]] | None = None  # validation after each epoch (BOIL)
     repeat: bool = False  # a repeated proposal told an earlier outcome: no training, no charge
 
     @property
@@ -156,6 +160,8 @@ def outcome_of(record: Mapping[str, Any], n_train: int) -> Outcome:
         val_accuracy=accuracy,
         cost=float(record.get("sample_epochs") or 0) / max(n_train, 1),
         hypergradient=record.get("hypergradient"),
+        value_function=record.get("value_function"),
+        curve=record.get("curve"),
     )
 
 

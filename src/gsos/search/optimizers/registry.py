@@ -80,6 +80,15 @@ ALGORITHMS: dict[str, Algorithm] = {
             title="hypergradient descent",
             cost_budget=True,
         ),  # fmt: skip
+        Algorithm("fabolas", "fabolas:make_fabolas", ("fabolas",), "data", "FABOLAS"),
+        Algorithm("boil", "boil:make_boil", ("boil",), title="BOIL", cost_budget=True),
+        Algorithm(
+            "bilevel_vf",
+            "bilevel_vf:make_bilevel_vf",
+            ("bilevel_vf",),
+            title="value-function bilevel (GP + augmented Lagrangian)",
+            cost_budget=True,
+        ),  # fmt: skip
     ]
 }
 
@@ -162,6 +171,25 @@ STRATEGIES: dict[str, Strategy] = {
             "Bilevel (hypergradient)",
             "bilevel",
             "seed 003, by the hypergradient alternative (Maclaurin et al. 2015)",
+        ),
+        Strategy(
+            "fabolas",
+            "FABOLAS",
+            "fabolas",
+            "seed 002; Klein et al., EJS 2017 (emukit's implementation)",
+        ),
+        Strategy(
+            "boil",
+            "BOIL",
+            "boil",
+            "seed 002; Nguyen, Schulze, Osborne, NeurIPS 2020 (on BoTorch/GPyTorch)",
+        ),
+        Strategy(
+            "bilevel_vf",
+            "Bilevel (value function)",
+            "bilevel_vf",
+            "seed 003: GP of the lower level's value function and an augmented Lagrangian "
+            "(Sinha, Gunwal, Kumar), on the L2 weight decay",
         ),
         Strategy(
             "hyperband_data",

@@ -1,0 +1,394 @@
+"""BOIL (Nguyen, Schulze, Osborne, NeurIPS 2020): Bayesian optimisation of iterative learning.
+
+BOIL models a training run of configuration x for t epochs by one number: its learning curve
+(validation accuracy after each epoch) compressed by a logistic weighting,
+y = (1/t)·Σ_{u=1..t} r(u)·σ(g0·(z_u − m0)), z_u the epochs spread over [−6, 6] of the largest
+budget, so late epochs count more than early ones. A Gaussian process over (x, t) (product of
+squared-exponential kernels, unit variance on standardised y, noise 5e-4) is fitted to those
+numbers, and the logistic's midpoint m0 and growth g0 are fitted *with* the GP's lengthscales
+by maximising the GP's log marginal likelihood (the curves are compressed again for every
+candidate). The next (x, t) maximises log EI − log(cost), with EI against the largest GP mean
+and the cost predicted by a linear regression on (x, t), so short cheap trainings are tried
+while they are informative. After each training, up to 10·t (t on [0, 1]) points of its own
+curve are added as virtual observations at the epochs where the GP is least certain, while the
+kernel matrix's log condition number stays below 15 (BOIL's data augmentation).
+
+Built on BoTorch/GPyTorch: the GP is a ``SingleTaskGP`` with GPyTorch kernels and fixed noise,
+its hyperparameters and (m0, g0) fitted by L-BFGS-B on GPyTorch's exact marginal likelihood
+from the best of 20 random starts (BOIL's bounds); the incumbent is ``PosteriorMean``
+maximised by ``optimize_acqf``, the acquisition ``LogExpectedImprovement`` minus the log
+cost, maximised by ``optimize_acqf``. Torch is seeded from the run seed and the proposal's
+index before every fit and every optimisation, so the same outcomes give the same
+proposals on CPU, and a run replays. BoTorch and GPyTorch are imported here only.
+
+Differences from the authors' code, each said where it is made: the compression averages the
+whole curve (the paper's formula; the code starts the average at a midpoint-dependent epoch);
+x is the unit-box encoding of the searched hyperparameters (choices and integers are bins,
+:mod:`gsos.search.optimizers.encoding`) and t the ``epoch`` hyperparameter; virtual epochs
+are whole epochs of the curve; the hyperparameters are refitted whenever 2·(d + 1) more
+observations have arrived (the code refits when their count is a multiple of that); a failed
+training counts as a curve of zero accuracy. Cost-matched: a training of t epochs costs t
+epochs; the last one stops where the budget ends.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gsos.search.optimizers.base import Budget, CountingBudget, Evaluation, Optimizer, Outcome, View
+from gsos.search.optimizers.encoding import Box
+from gsos.search.seeds import derive_seed
+
+FIDELITY = "epoch"
+# BOIL's bounds (its kernels are exp(-d²/ℓ)): ℓ_x, ℓ_t, midpoint m0, growth g0
+BOUNDS = ((0.03, 0.3), (0.3, 0.6), (-2.0, 3.0), (0.5, 2.0))
+START = (0.02, 0.2, 0.0, 1.0)  # BOIL's initial ℓ_x, ℓ_t, m0, g0 (before the first fit)
+
+
+@dataclass(frozen=True)
+class Settings:
+    n_init: int = 3
+    noise: float = 5e-4
+    max_augment: int = 10
+    log_condition: float = 15.0
+    hyper_starts: int = 20
+    num_restarts: int = 10
+    raw_samples: int = 512
+
+    @classmethod
+    def from_config(cls, o: Mapping[str, Any]) -> Settings:
+        return cls(**{k: type(getattr(cls, k))(o[k]) for k in cls.__dataclass_fields__ if k in o})
+
+
+def compress(curve: Sequence[float], midpoint: Any, growth: Any, longest: int) -> Any:
+    """The curve's logistic-weighted mean; differentiable in (midpoint, growth) when they
+    are tensors."""
+    import torch
+
+    r = torch.as_tensor(list(curve), dtype=torch.float64)
+    z = torch.linspace(-6.0, 6.0, max(longest, 2), dtype=torch.float64)[: len(r)]
+    return (r * torch.sigmoid(growth * (z - midpoint))).mean()
+
+
+@dataclass
+class Observation:
+    u: np.ndarray  # the configuration on the unit box
+    t: float  # its epochs on [0, 1]
+    curve: list[float]
+    cost: float
+    virtual: bool = False
+
+
+@dataclass
+class Hyper:
+    lx: float = START[0]
+    lt: float = START[1]
+    midpoint: float = START[2]
+    growth: float = START[3]
+    fitted_at: int = 0  # observations when last fitted
+
+    def vector(self) -> np.ndarray:
+        return np.array([self.lx, self.lt, self.midpoint, self.growth])
+
+
+@dataclass
+class Data:
+    """The GP's inputs (n x (d+1), on [0, 1]) and the curves behind its targets."""
+
+    x: np.ndarray
+    curves: list[list[float]] = field(default_factory=list)
+
+
+def kernel(a: Any, b: Any, lx: Any, lt: Any) -> Any:
+    """BOIL's product kernel exp(−|x−x'|²/ℓ_x − (t−t')²/ℓ_t) (unit variance)."""
+    import torch
+
+    dx = torch.cdist(a[:, :-1], b[:, :-1]) ** 2
+    dt = (a[:, -1:] - b[:, -1:].T) ** 2
+    return torch.exp(-dx / lx - dt / lt)
+
+
+def targets(curves: list[list[float]], midpoint: Any, growth: Any, longest: int) -> Any:
+    """Compressed curves (:func:`compress`, all at once), standardised as BOIL's GP sees
+    them."""
+    import torch
+
+    width = max(len(c) for c in curves)
+    r = torch.zeros(len(curves), width, dtype=torch.float64)
+    for i, c in enumerate(curves):
+        r[i, : len(c)] = torch.as_tensor(c, dtype=torch.float64)
+    lengths = torch.as_tensor([len(c) for c in curves], dtype=torch.float64)
+    z = torch.linspace(-6.0, 6.0, max(longest, 2), dtype=torch.float64)[:width]
+    y = (r * torch.sigmoid(growth * (z - midpoint))).sum(1) / lengths
+    sd = y.std() if len(y) > 1 else torch.ones((), dtype=y.dtype)
+    return (y - y.mean()) / torch.where(sd > 0, sd, torch.ones_like(sd))
+
+
+def negative_mll(theta: Any, data: Data, noise: float, longest: int) -> Any:
+    """−log p(y | X, ℓ_x, ℓ_t) with y the curves compressed by (m0, g0): GPyTorch's exact
+    marginal likelihood of a fixed-noise GP."""
+    import gpytorch
+    import torch
+
+    lx, lt, m0, g0 = theta
+    x = torch.as_tensor(data.x, dtype=torch.float64)
+    y = targets(data.curves, m0, g0, longest)
+    k = kernel(x, x, lx, lt) + noise * torch.eye(len(x), dtype=torch.float64)
+    dist = gpytorch.distributions.MultivariateNormal(torch.zeros_like(y), k)
+    return -dist.log_prob(y) / len(y)
+
+
+def fit_hyper(data: Data, noise: float, longest: int, starts: int, seed: int) -> Hyper:
+    """BOIL's fit: the best of ``starts`` random points of the bounds, then L-BFGS-B."""
+    import torch
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(seed)
+    low, high = np.array(BOUNDS).T
+    tries = rng.uniform(low, high, size=(starts, 4))
+
+    def value_and_grad(v: np.ndarray) -> tuple[float, np.ndarray]:
+        theta = torch.tensor(v, dtype=torch.float64, requires_grad=True)
+        loss = negative_mll(theta, data, noise, longest)
+        if not torch.isfinite(loss):
+            return 1e10, np.zeros(4)
+        (grad,) = torch.autograd.grad(loss, theta)
+        return float(loss.detach()), grad.numpy()
+
+    values = [value_and_grad(v)[0] for v in tries]
+    start = tries[int(np.argmin(values))]
+    res = minimize(value_and_grad, start, jac=True, method="L-BFGS-B", bounds=BOUNDS)
+    best = res.x if res.fun <= min(values) else start
+    return Hyper(*[float(b) for b in best], fitted_at=len(data.x))
+
+
+class BOIL(Optimizer):
+    def __init__(self, view: View, seed: int, budget: Budget, settings: Settings):
+        self.names = [n for n in view.names if n != FIDELITY]
+        self.view, self.box = view, Box(View(view.space, tuple(self.names), view.fixed))
+        if FIDELITY in view.names:
+            p = view.space.params[FIDELITY]
+            assert p.low is not None and p.high is not None
+            self.t_low, self.t_high = int(p.low), int(p.high)
+        else:  # a view without epochs (a GSOS group): t stays where it is
+            self.t_low = self.t_high = int(view.fixed[FIDELITY])
+        self.seed, self.settings = seed, settings
+        self.spent = CountingBudget(budget)
+        self.rng = np.random.default_rng(seed)
+        self.observations: list[Observation] = []
+        self.hyper = Hyper()
+        self.proposals = 0
+
+    # --- scales -------------------------------------------------------------------------
+
+    def _epochs(self, t: float) -> int:
+        return int(round(self.t_low + min(max(t, 0.0), 1.0) * (self.t_high - self.t_low)))
+
+    def _scaled(self, epochs: int) -> float:
+        span = self.t_high - self.t_low
+        return (epochs - self.t_low) / span if span else 1.0
+
+    def _data(self) -> Data:
+        x = np.array([np.append(o.u, o.t) for o in self.observations])
+        return Data(x, [o.curve for o in self.observations])
+
+    # --- the model ----------------------------------------------------------------------
+
+    def _model(self, data: Data) -> Any:
+        """A BoTorch SingleTaskGP with BOIL's kernel at the fitted hyperparameters."""
+        import gpytorch
+        import torch
+        from botorch.models import SingleTaskGP
+
+        h = self.hyper
+        d = data.x.shape[1]
+        x = torch.as_tensor(data.x, dtype=torch.float64)
+        y = targets(data.curves, h.midpoint, h.growth, self.t_high)[:, None].detach()
+        # exp(−d²/ℓ) is GPyTorch's RBF exp(−d²/(2l²)) with l = sqrt(ℓ/2)
+        kx = gpytorch.kernels.RBFKernel(active_dims=list(range(d - 1)))
+        kt = gpytorch.kernels.RBFKernel(active_dims=[d - 1])
+        kx.lengthscale = math.sqrt(h.lx / 2)
+        kt.lengthscale = math.sqrt(h.lt / 2)
+        noise = torch.full_like(y, self.settings.noise)
+        model = SingleTaskGP(
+            x, y, train_Yvar=noise, covar_module=kx * kt, outcome_transform=None
+        ).to(torch.float64)
+        model.eval()
+        return model
+
+    def _propose(self) -> tuple[np.ndarray, int]:
+        with warnings.catch_warnings():  # BoTorch warns when an L-BFGS-B restart stops early
+            warnings.simplefilter("ignore")
+            return self._acquire()
+
+    def _acquire(self) -> tuple[np.ndarray, int]:
+        import torch
+        from botorch.acquisition import LogExpectedImprovement, PosteriorMean
+        from botorch.optim import optimize_acqf
+
+        o, k = self.settings, self.proposals
+        data = self._data()
+        d = data.x.shape[1]
+        if len(data.x) - self.hyper.fitted_at >= 2 * d or self.hyper.fitted_at == 0:
+            torch.manual_seed(derive_seed(self.seed, 4, k))
+            self.hyper = fit_hyper(
+                data, o.noise, self.t_high, o.hyper_starts, derive_seed(self.seed, 5, k)
+            )
+        model = self._model(data)
+        bounds = torch.stack([torch.zeros(d), torch.ones(d)]).to(torch.float64)
+        torch.manual_seed(derive_seed(self.seed, 6, k))
+        _, best_mean = optimize_acqf(
+            PosteriorMean(model), bounds, q=1, num_restarts=o.num_restarts,
+            raw_samples=o.raw_samples,
+        )  # fmt: skip
+        cost = self._cost_model(data)
+        ei = LogExpectedImprovement(model, best_f=best_mean.detach())
+
+        class PerCost(torch.nn.Module):
+            """log EI − log(max(0, predicted cost) + 0.1), as BOIL's utility per cost."""
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.model, self.ei = model, ei
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                c = torch.clamp(x[..., 0, :] @ cost[1:] + cost[0], min=0.0) + 0.1
+                return self.ei(x) - torch.log(c)
+
+        torch.manual_seed(derive_seed(self.seed, 7, k))
+        best, _ = optimize_acqf(
+            PerCost(), bounds, q=1, num_restarts=o.num_restarts, raw_samples=o.raw_samples
+        )
+        x = best.detach().numpy().reshape(-1)
+        return np.clip(x[:-1], 0.0, 1.0), self._epochs(float(x[-1]))
+
+    def _cost_model(self, data: Data) -> Any:
+        """BOIL's linear regression of the cost (scaled to [0, 1]) on (x, t)."""
+        import torch
+
+        c = np.array([o.cost for o in self.observations])
+        span = c.max() - c.min()
+        c = (c - c.min()) / span if span > 0 else c * 0.0
+        a = np.hstack([np.ones((len(c), 1)), data.x])
+        coef = np.linalg.lstsq(a, c, rcond=None)[0]
+        return torch.as_tensor(coef, dtype=torch.float64)
+
+    # --- ask and tell -------------------------------------------------------------------
+
+    def ask(self) -> Evaluation | None:
+        left = None
+        if self.spent.budget.cost is not None:
+            left = self.spent.budget.cost - self.spent.cost
+            if left < 1 - 1e-9:
+                return None  # less than one epoch of training left
+        elif not self.spent.fits():
+            return None
+        real = sum(not o.virtual for o in self.observations)
+        if real < self.settings.n_init:  # BOIL's start: random configurations, longest t
+            u, epochs = self.rng.random(self.box.dim), self.t_high
+        else:
+            u, epochs = self._propose()
+            self.proposals += 1
+        values = self.box.decode(u)
+        if FIDELITY in self.view.names:
+            values[FIDELITY] = epochs
+        params = self.view.full(values)
+        raw = {n: float(x) for n, x in zip(self.names, u, strict=True)}
+        stop = None
+        if left is not None and epochs > left + 1e-9:  # the last training: as far as the budget
+            stop = budget_stop(int(left + 1e-9), epochs)
+        return Evaluation(
+            params=params, budget=epochs, raw=raw, handle=u, after_epoch=stop or watch_curve
+        )
+
+    def tell(self, evaluation: Evaluation, outcome: Outcome) -> None:
+        self.spent.spend_on(outcome)
+        u = np.asarray(evaluation.handle, dtype=float)
+        curve = [float(p["val_accuracy"]) for p in (outcome.curve or [])]
+        failed = outcome.status not in ("ok", "stopped", "diverged") or not curve
+        if failed:
+            curve = [0.0] * evaluation.budget  # a failure: zero accuracy throughout
+        # the cost model learns what a training of (x, t) costs: a failure (it stops at once)
+        # or a repeat (not trained) is entered at its planned epochs, else the cost-aware
+        # acquisition, dividing by a near-zero predicted cost, is drawn to what fails
+        cost = float(len(curve)) if failed or outcome.repeat else outcome.cost
+        real = Observation(u, self._scaled(len(curve)), curve, cost)
+        self.observations.append(real)
+        self._augment(real)
+
+    def _augment(self, obs: Observation) -> None:
+        """BOIL's virtual observations: epochs of the new curve where the GP (inputs only)
+        is least certain, at most max_augment·t of them, while log cond(K) stays below the
+        threshold and the variance above the noise. The candidates' posterior covariance
+        is updated point by point (one Cholesky factorisation per training)."""
+        import torch
+
+        o, h = self.settings, self.hyper
+        candidates = list(range(1, len(obs.curve)))  # whole epochs before the last
+        wanted = min(int(obs.t * o.max_augment), len(candidates))
+        if wanted < 1:
+            return
+        x = torch.as_tensor(self._data().x, dtype=torch.float64)
+        pts = torch.as_tensor(
+            np.array([np.append(obs.u, self._scaled(e)) for e in candidates]),
+            dtype=torch.float64,
+        )
+        k = kernel(x, x, h.lx, h.lt) + o.noise * torch.eye(len(x), dtype=torch.float64)
+        ks = kernel(pts, x, h.lx, h.lt)
+        cov = kernel(pts, pts, h.lx, h.lt) - ks @ torch.cholesky_solve(
+            ks.T, torch.linalg.cholesky(k)
+        )
+        free = list(range(len(candidates)))
+        for _ in range(wanted):
+            # cond(K) <= trace / smallest eigenvalue <= n (1 + noise) / noise: only when
+            # that bound passes the threshold is the condition number itself computed
+            if math.log(len(k) * (1 + o.noise) / o.noise) > o.log_condition:
+                eig = torch.linalg.eigvalsh(k)
+                if math.log(float(eig[-1] / eig[0])) > o.log_condition:
+                    break
+            var = torch.diagonal(cov)[free]
+            j = int(torch.argmax(var))
+            if float(var[j]) < o.noise + 1e-3:
+                break
+            i = free.pop(j)
+            e = candidates[i]
+            self.observations.append(
+                Observation(
+                    obs.u, self._scaled(e), obs.curve[:e], obs.cost * e / len(obs.curve), True
+                )
+            )
+            row = kernel(pts[i : i + 1], x, h.lx, h.lt)
+            k = torch.cat(
+                [torch.cat([k, row.T], 1), torch.cat([row, torch.ones(1, 1).double() + o.noise], 1)]
+            )
+            x = torch.cat([x, pts[i : i + 1]])
+            cov = cov - cov[:, i : i + 1] @ cov[i : i + 1, :] / (cov[i, i] + o.noise)
+            if not free:
+                break
+
+
+def watch_curve(curve: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Never stops a training; asking for it makes the trainer record the learning curve,
+    which BOIL is told, even with training.learning_curves off."""
+    return None
+
+
+def budget_stop(epochs: int, target: int):
+    """Stop after ``epochs`` of ``target`` epochs: the cost budget ends there."""
+
+    def after_epoch(curve: list[dict[str, Any]]) -> dict[str, Any] | None:
+        if len(curve) < epochs:
+            return None
+        return {"stop_reason": f"the cost budget ran out after epoch {epochs} of {target}"}
+
+    return after_epoch
+
+
+def make_boil(view: View, seed: int, budget: Budget, settings: Mapping[str, Any]) -> Optimizer:
+    return BOIL(view, seed, budget, Settings.from_config(settings.get("boil", {})))
