@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
-from gsos.data.prepare import prepare_dataset
-from gsos.data.tensors import load_prepared, save_prepared
+# torch and the data stage are imported where used: the contract tests' kill zygotes import
+# this file, and torch's import (3-4 s here) would be paid once per strategy
 from gsos.search.records import TIMING_FIELDS
 from gsos.search.space import SearchSpace
 
@@ -48,6 +47,9 @@ def paper_space(paper_config) -> SearchSpace:
 @pytest.fixture(scope="session")
 def digits_files(tmp_path_factory) -> tuple[Path, Path]:
     """The embedded digits, prepared at 8x8 through the real preparation code."""
+    from gsos.data.prepare import prepare_dataset
+    from gsos.data.tensors import save_prepared
+
     out = tmp_path_factory.mktemp("digits")
     tensors, manifest = prepare_dataset(
         "digits", {"source": {"kind": "embedded", "name": "digits"}, "image_size": 8}
@@ -58,6 +60,10 @@ def digits_files(tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="session")
 def digits(digits_files):
+    import torch
+
+    from gsos.data.tensors import load_prepared
+
     return load_prepared(digits_files[0], torch.device("cpu"))
 
 

@@ -93,8 +93,15 @@ def tpe_lc_run(paper_config, tmp_path, name="lc"):
     )
 
 
-def test_tpe_lc_stops_trials_that_cannot_beat_the_best(paper_config, tmp_path):
-    _, records = tpe_lc_run(paper_config, tmp_path)
+@pytest.fixture(scope="module")
+def tpe_lc_runs(paper_config, tmp_path_factory):
+    """One simultaneous run and the tpe_lc run at its cost, shared by the tests below (each
+    takes about 15 s of extrapolation fits)."""
+    return tpe_lc_run(paper_config, tmp_path_factory.mktemp("tpe_lc"))
+
+
+def test_tpe_lc_stops_trials_that_cannot_beat_the_best(tpe_lc_runs):
+    _, records = tpe_lc_runs
     budget_stops = [r for r in records if "cost budget" in (r.get("stop_reason") or "")]
     assert len(budget_stops) <= 1 and records[-1:] == budget_stops[-1:]  # the last, if any
     records = [r for r in records if r not in budget_stops]
@@ -114,9 +121,9 @@ def test_tpe_lc_stops_trials_that_cannot_beat_the_best(paper_config, tmp_path):
     assert watched and all(len(r["curve"]) == r["budget"] for r in watched)
 
 
-def test_tpe_lc_spends_what_it_saves_on_more_trials(paper_config, tmp_path):
+def test_tpe_lc_spends_what_it_saves_on_more_trials(tpe_lc_runs):
     """Cost-matched: early stops buy more configurations, and the cost ends within 2 %."""
-    plain, lc = tpe_lc_run(paper_config, tmp_path)
+    plain, lc = tpe_lc_runs
     cost = [sum(r["sample_epochs"] for r in x) for x in (lc, plain)]
     assert 0.98 * cost[1] <= cost[0] <= cost[1]
     assert len(lc) > 1.2 * len(plain)

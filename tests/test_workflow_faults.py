@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import yaml
 from conftest import ROOT, planned, snakemake, tiny_config
 
@@ -303,16 +302,12 @@ def test_measured_groups_are_planned_on_the_right_pilots(tmp_path, default_confi
         assert planned(plan)["pilot"] == 2 * len(expected)  # the tiny config's two pilot seeds
 
 
-@pytest.mark.parametrize(
-    "strategies", [["gsos_measured"], ["gsos", "simultaneous"]], ids=["one-strategy", "pair"]
-)
-def test_every_report_job_works_with_one_strategy_and_one_seed(
-    tmp_path, default_config, strategies
-):
-    """One seed (no interval, no test can be computed) and one strategy (nothing to rank
-    against): every job still finishes, and so does the report."""
+def test_every_report_job_works_with_one_seed(tmp_path, default_config):
+    """One seed (no interval, no test can be computed): every job still finishes, the
+    paper's artifacts included, and so does the report. (One strategy alone: the GPU test
+    below.)"""
     cfg = tiny_config(default_config)
-    cfg["run"].update(strategies=strategies, seeds=[0])
+    cfg["run"].update(strategies=["gsos", "simultaneous"], seeds=[0])
     cfg["hpo"]["iterations"] = 4
     (tmp_path / "one.yaml").write_text(yaml.safe_dump(cfg))
     run = subprocess.run(
@@ -323,10 +318,9 @@ def test_every_report_job_works_with_one_strategy_and_one_seed(
     assert run.returncode == 0, run.stderr[-4000:]
     reports = tmp_path / "reports" / "one"
     assert (reports / "report.html").is_file() and (reports / "strategies.csv").is_file()
+    assert (reports / "figure1.png").is_file() and (reports / "table5.csv").is_file()
     ranks = pd.read_csv(reports / "ranks.csv")
-    assert set(ranks["strategy"]) == set(strategies)
-    if len(strategies) == 1:
-        assert (ranks["average rank (mean)"] == 1).all()
+    assert set(ranks["strategy"]) == {"gsos", "simultaneous"}
 
 
 def test_device_auto_on_a_multi_gpu_machine_never_starts_more_jobs_than_slots(
@@ -334,9 +328,11 @@ def test_device_auto_on_a_multi_gpu_machine_never_starts_more_jobs_than_slots(
 ):
     """device: auto (the paper config's) on a machine with two GPUs (a fake nvidia-smi):
     every HPO job declares a GPU, Snakemake is given as many as there are slots, so none
-    waits for a slot (and none dies with NoFreeGPU as before) and each is bound to one."""
+    waits for a slot (and none dies with NoFreeGPU as before) and each is bound to one.
+    One strategy alone, as a researcher's own run (no paper artifacts): with nothing to rank
+    against, every report job still finishes, and so does the report."""
     cfg = tiny_config(default_config)
-    cfg.update(device="auto")
+    cfg.update(device="auto", paper_artifacts=False)
     cfg["run"].update(strategies=["random"], seeds=[0, 1, 2, 3])
     cfg["hpo"]["iterations"] = 3
     (tmp_path / "g.yaml").write_text(yaml.safe_dump(cfg))
@@ -349,9 +345,15 @@ def test_device_auto_on_a_multi_gpu_machine_never_starts_more_jobs_than_slots(
     (bin_dir / "nvidia-smi").chmod(0o755)
     path = f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}"
     env = {"PATH": path, "GSOS_GPU_LOCK_DIR": str(tmp_path / "l")}
-    runs = [f"results/g/runs/digits/random/seed{s}/summary.json" for s in range(4)]
-    run = snakemake(*runs, "--configfile", "g.yaml", "--cores", "4", cwd=tmp_path, env=env)
+    run = subprocess.run(
+        [sys.executable, "-m", "gsos", "run", "--snakefile", str(ROOT / "Snakefile"),
+         "--configfile", "g.yaml", "--cores", "4"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ, **env},
+    )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
+    assert (tmp_path / "reports/g/report.html").is_file()
+    ranks = pd.read_csv(tmp_path / "reports/g/ranks.csv")
+    assert list(ranks["strategy"]) == ["random"] and (ranks["average rank (mean)"] == 1).all()
     logs = [(tmp_path / f"logs/g/hpo/digits/random/seed{s}.log").read_text() for s in range(4)]
     assert all("bound to GPU" in log for log in logs)
     assert not any("waiting" in log for log in logs)  # Snakemake kept to the two slots
