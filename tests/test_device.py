@@ -2,6 +2,8 @@
 (the ``meta`` device stands in for a GPU), the precision rule as a function of a device's
 capability, warm-up and trial failures as functions of the device."""
 
+import os
+
 import pytest
 import torch
 
@@ -118,7 +120,10 @@ def test_the_gpu_smoke_check_runs_its_cpu_half_here(tmp_path, monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     said = []
     results = gpu_check("auto", say=said.append, filters=4)
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # bound by the check
+    # bound by the check: removed here, not through monkeypatch, which would put it back at
+    # teardown and leave every later test of this worker "bound" (the two-GPU workflow test
+    # then saw no job bind a GPU)
+    os.environ.pop("CUDA_VISIBLE_DEVICES", None)
     by_name = {r["check"]: r for r in results}
     assert all(r["ok"] for r in results), said
     assert by_name["binding"]["detail"].startswith("CUDA_VISIBLE_DEVICES=")

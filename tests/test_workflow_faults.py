@@ -355,7 +355,7 @@ def test_device_auto_on_a_multi_gpu_machine_never_starts_more_jobs_than_slots(
     ranks = pd.read_csv(tmp_path / "reports/g/ranks.csv")
     assert list(ranks["strategy"]) == ["random"] and (ranks["average rank (mean)"] == 1).all()
     logs = [(tmp_path / f"logs/g/hpo/digits/random/seed{s}.log").read_text() for s in range(4)]
-    assert all("bound to GPU" in log for log in logs)
+    assert all("bound to GPU" in log for log in logs), logs
     assert not any("waiting" in log for log in logs)  # Snakemake kept to the two slots
 
 
