@@ -1,7 +1,9 @@
 """The default run as a faithful miniature of the paper's regime (issue 21), read off a
-finished default run: a configuration of the search space that reaches 0.97 test accuracy on
-the default data (trained by hand, over training seeds), each model-based strategy's best run
-against it, and the budgets Hyperband trained at (three rungs, as at the paper's 10..100).
+finished default run: a reference configuration of the search space trained by hand over
+training seeds, the best configuration the runs found (chosen on validation) trained again
+over the same seeds (the issue asks for a configuration that reaches 0.97 test accuracy on
+the default data), each model-based strategy's best run against the reference, and the
+budgets Hyperband trained at (three rungs, as at the paper's 10..100).
 
 The reference configuration is fixed here, not picked from the runs' test accuracies (the
 test set selects nothing): of eight configurations tried by hand around the defaults (2
@@ -23,8 +25,11 @@ REFERENCE = {"num_conv_layers": 2, "kernel": 5, "num_fc_units": 128, "lr": 3e-3,
 MODEL_BASED = ("gsos", "simultaneous", "hyperband")  # the default's; random is the baseline
 
 
-def reference_accuracy(run_dir: Path, seeds=(0, 1, 2, 3, 4)) -> list[float]:
-    """Test accuracy of the reference configuration on the run's prepared data, per seed."""
+def reference_accuracy(
+    run_dir: Path, config: dict | None = None, seeds=(0, 1, 2, 3, 4)
+) -> list[float]:
+    """Test accuracy of a configuration (the reference by default) on the run's prepared
+    data, per training seed."""
     import torch
 
     from gsos.data.tensors import load_prepared
@@ -32,18 +37,43 @@ def reference_accuracy(run_dir: Path, seeds=(0, 1, 2, 3, 4)) -> list[float]:
     from gsos.training.trainer import TrainSettings, train_and_evaluate
 
     cfg = default_config()
-    params = {**SearchSpace.from_config(cfg["search_space"]).defaults(), **REFERENCE}
+    params = {**SearchSpace.from_config(cfg["search_space"]).defaults(), **(config or REFERENCE)}
     data = load_prepared(run_dir / "results/default/data/digits/data.pt", torch.device("cpu"))
     settings = TrainSettings.from_config(cfg)
     return [train_and_evaluate(params, data, s, settings).test_accuracy for s in seeds]
 
 
+def best_found(runs: Path) -> dict:
+    """The configuration with the best validation accuracy over every run's trials (a
+    continued Hyperband trial counts at the epochs it reached): chosen on validation only."""
+    best, best_val = None, -1.0
+    for f in sorted(runs.glob("*/*/records.jsonl")):
+        for line in f.read_text().splitlines():
+            r = json.loads(line)
+            if r.get("status") == "ok" and (r.get("val_accuracy") or -1) > best_val:
+                best, best_val = {**r["params"], "epoch": r["budget"]}, r["val_accuracy"]
+    return best
+
+
+def median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
 def miniature(run_dir: Path) -> pd.DataFrame:
-    ref = reference_accuracy(run_dir)
-    best_ref = sorted(ref)[len(ref) // 2]  # the median over training seeds
-    rows = [{"what": "reference configuration (median of 5 training seeds)", "strategy": "",
-             "test_accuracy": best_ref, "detail": json.dumps(REFERENCE)}]  # fmt: skip
     runs = run_dir / "results/default/runs/digits"
+    ref = reference_accuracy(run_dir)
+    best_ref = median(ref)
+    found = best_found(runs)
+    again = reference_accuracy(run_dir, found)
+    rows = [
+        {"what": "reference configuration (median of 5 training seeds)", "strategy": "",
+         "test_accuracy": best_ref,
+         "detail": json.dumps(REFERENCE) + f"; per seed {[round(a, 4) for a in ref]}"},
+        {"what": "best configuration found, by validation over every run, retrained "
+                 "(median of 5 training seeds)", "strategy": "",
+         "test_accuracy": median(again),
+         "detail": json.dumps(found) + f"; per seed {[round(a, 4) for a in again]}"},
+    ]  # fmt: skip
     for strategy in sorted(p.name for p in runs.iterdir()):
         summaries = [
             json.loads(f.read_text()) for f in sorted(runs.glob(f"{strategy}/*/summary.json"))
