@@ -228,3 +228,14 @@ def test_the_synthetic_optimum_is_off_every_start_and_grid_point(default_config)
         assert abs(rate - OPTIMUM["dropout_rate"]) > 0.1, rate
     for units in [s["num_fc_units"] for s in starts[:2]] + list(points["num_fc_units"]):
         assert abs(units - OPTIMUM["num_fc_units"]) > 10, units
+
+
+def test_strategy_settings_take_their_config_section_typed():
+    """One reader for every strategy's settings: YAML's 1 becomes the float a field means,
+    a field left out keeps its default, and null stays null where the default is None."""
+    from gsos.search.optimizers.bilevel_vf import Settings
+
+    s = Settings.from_config({"rho": 1, "lower_epochs": 3, "unknown": 5})
+    assert s.rho == 1.0 and isinstance(s.rho, float) and s.lower_epochs == 3
+    assert s.n_init == Settings.n_init
+    assert Settings.from_config({"lower_epochs": None}).lower_epochs is None

@@ -206,6 +206,18 @@ class CountingBudget:
             self.spend(outcome.cost)
 
 
+def settings_from(cls: type, section: Mapping[str, Any]) -> Any:
+    """A strategy's frozen settings dataclass from its config section: each field the section
+    holds, cast to the type of the field's default (YAML gives 1 where 1.0 is meant), the
+    defaults for the rest. A field whose default is None takes an int or None."""
+    values = {}
+    for name in cls.__dataclass_fields__:  # type: ignore[attr-defined]
+        if name in section:
+            default, value = getattr(cls, name), section[name]
+            values[name] = value if value is None else type(default or 0)(value)
+    return cls(**values)
+
+
 def np_seed(seed: int) -> int:
     """A seed for libraries that read 0 as 'seed from the clock' (pycma): never 0."""
     return int(seed) % (2**31 - 2) + 1

@@ -34,7 +34,15 @@ from typing import Any
 
 import numpy as np
 
-from gsos.search.optimizers.base import Budget, CountingBudget, Evaluation, Optimizer, Outcome, View
+from gsos.search.optimizers.base import (
+    Budget,
+    CountingBudget,
+    Evaluation,
+    Optimizer,
+    Outcome,
+    View,
+    settings_from,
+)
 from gsos.training.value_function import (
     AdamState,
     ValueGP,
@@ -58,15 +66,7 @@ class Settings:
 
     @classmethod
     def from_config(cls, o: Mapping[str, Any]) -> Settings:
-        epochs = o.get("lower_epochs")
-        return cls(
-            n_init=int(o.get("n_init", cls.n_init)),
-            lower_epochs=None if epochs is None else int(epochs),
-            inner_steps=int(o.get("inner_steps", cls.inner_steps)),
-            rho=float(o.get("rho", cls.rho)),
-            lambda_step=float(o.get("lambda_step", cls.lambda_step)),
-            refit_every=int(o.get("refit_every", cls.refit_every)),
-        )
+        return settings_from(cls, o)
 
 
 class ValueFunctionBilevel(Optimizer):

@@ -41,7 +41,15 @@ from typing import Any
 
 import numpy as np
 
-from gsos.search.optimizers.base import Budget, CountingBudget, Evaluation, Optimizer, Outcome, View
+from gsos.search.optimizers.base import (
+    Budget,
+    CountingBudget,
+    Evaluation,
+    Optimizer,
+    Outcome,
+    View,
+    settings_from,
+)
 from gsos.search.optimizers.encoding import Box
 from gsos.search.seeds import derive_seed
 
@@ -63,7 +71,7 @@ class Settings:
 
     @classmethod
     def from_config(cls, o: Mapping[str, Any]) -> Settings:
-        return cls(**{k: type(getattr(cls, k))(o[k]) for k in cls.__dataclass_fields__ if k in o})
+        return settings_from(cls, o)
 
 
 def compress(curve: Sequence[float], midpoint: Any, growth: Any, longest: int) -> Any:

@@ -49,6 +49,7 @@ from gsos.search.optimizers.base import (
     Optimizer,
     Outcome,
     View,
+    settings_from,
 )
 from gsos.search.optimizers.encoding import Box
 
@@ -71,18 +72,7 @@ class Settings:
 
     @classmethod
     def from_config(cls, o: Mapping[str, Any]) -> Settings:
-        return cls(
-            n_init=int(o.get("n_init", cls.n_init)),
-            min_fraction=float(o.get("min_fraction", cls.min_fraction)),
-            marginalize=bool(o.get("marginalize", cls.marginalize)),
-            hyper_samples=int(o.get("hyper_samples", cls.hyper_samples)),
-            num_eval_points=int(o.get("num_eval_points", cls.num_eval_points)),
-            representer_points=int(o.get("representer_points", cls.representer_points)),
-            innovations=int(o.get("innovations", cls.innovations)),
-            burn_in=int(o.get("burn_in", cls.burn_in)),
-            mcmc_steps=int(o.get("mcmc_steps", cls.mcmc_steps)),
-            gp_restarts=int(o.get("gp_restarts", cls.gp_restarts)),
-        )
+        return settings_from(cls, o)
 
 
 @contextlib.contextmanager

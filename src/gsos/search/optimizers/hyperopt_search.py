@@ -20,7 +20,15 @@ from typing import Any
 import numpy as np
 
 from gsos.search._hyperopt import hyperopt
-from gsos.search.optimizers.base import Budget, CountingBudget, Evaluation, Optimizer, Outcome, View
+from gsos.search.optimizers.base import (
+    Budget,
+    CountingBudget,
+    Evaluation,
+    Optimizer,
+    Outcome,
+    View,
+    settings_from,
+)
 from gsos.search.space import _scalar
 
 
@@ -32,11 +40,7 @@ class TPESettings:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TPESettings:
-        return cls(
-            n_startup_jobs=int(cfg.get("n_startup_jobs", cls.n_startup_jobs)),
-            gamma=float(cfg.get("gamma", cls.gamma)),
-            n_ei_candidates=int(cfg.get("n_ei_candidates", cls.n_ei_candidates)),
-        )
+        return settings_from(cls, cfg)
 
     def algo(self) -> Callable[..., Any]:
         tpe = hyperopt().tpe
