@@ -302,27 +302,6 @@ def test_measured_groups_are_planned_on_the_right_pilots(tmp_path, default_confi
         assert planned(plan)["pilot"] == 2 * len(expected)  # the tiny config's two pilot seeds
 
 
-def test_every_report_job_works_with_one_seed(tmp_path, default_config):
-    """One seed (no interval, no test can be computed): every job still finishes, the
-    paper's artifacts included, and so does the report. (One strategy alone: the GPU test
-    below.)"""
-    cfg = tiny_config(default_config)
-    cfg["run"].update(strategies=["gsos", "simultaneous"], seeds=[0])
-    cfg["hpo"]["iterations"] = 4
-    (tmp_path / "one.yaml").write_text(yaml.safe_dump(cfg))
-    run = subprocess.run(
-        [sys.executable, "-m", "gsos", "run", "--snakefile", str(ROOT / "Snakefile"),
-         "--configfile", "one.yaml", "--cores", "2"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-4000:]
-    reports = tmp_path / "reports" / "one"
-    assert (reports / "report.html").is_file() and (reports / "strategies.csv").is_file()
-    assert (reports / "figure1.png").is_file() and (reports / "table5.csv").is_file()
-    ranks = pd.read_csv(reports / "ranks.csv")
-    assert set(ranks["strategy"]) == {"gsos", "simultaneous"}
-
-
 def test_device_auto_on_a_multi_gpu_machine_never_starts_more_jobs_than_slots(
     tmp_path, default_config
 ):
@@ -330,7 +309,8 @@ def test_device_auto_on_a_multi_gpu_machine_never_starts_more_jobs_than_slots(
     every HPO job declares a GPU, Snakemake is given as many as there are slots, so none
     waits for a slot (and none dies with NoFreeGPU as before) and each is bound to one.
     One strategy alone, as a researcher's own run (no paper artifacts): with nothing to rank
-    against, every report job still finishes, and so does the report."""
+    against, every report job still finishes, and so does the report. (One seed: the README's
+    quick look in test_workflow.py.)"""
     cfg = tiny_config(default_config)
     cfg.update(device="auto", paper_artifacts=False)
     cfg["run"].update(strategies=["random"], seeds=[0, 1, 2, 3])
