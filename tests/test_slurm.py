@@ -13,7 +13,7 @@ import subprocess
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, snakemake, tiny_config
+from conftest import ROOT, snakemake, tiny_config, with_weight_decay
 
 from gsos.search.records import TIMING_FIELDS, read_records
 
@@ -34,7 +34,9 @@ def test_profile_runs_every_job_on_slurm_and_matches_a_local_run(
 ):
     if not slurm_up():
         pytest.fail("no SLURM here: run tests/slurm/start-local-slurm.sh first (as root)")
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config(default_config)))
+    # the shared local run's config (it searches weight_decay too, for bilevel_vf)
+    cfg = with_weight_decay(tiny_config(default_config))
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     run = snakemake(
         "--configfile",
         "tiny.yaml",
@@ -71,10 +73,8 @@ def test_profile_runs_every_job_on_slurm_and_matches_a_local_run(
         strip = [{k: v for k, v in r.items() if k not in TIMING} for r in local]
         assert [{k: v for k, v in r.items() if k not in TIMING} for r in remote] == strip, rel
     reports, local_reports = tmp_path / "reports" / "tiny", workflow_run / "reports" / "tiny"
-    for table in ("table4_published_check", "headline_published_check"):
-        pd.testing.assert_frame_equal(
-            pd.read_csv(local_reports / f"{table}.csv"), pd.read_csv(reports / f"{table}.csv")
-        )
+    # the published comparisons are made only where a dataset of the paper ran (not digits)
+    assert not list(reports.glob("*published*")) and not list(local_reports.glob("*published*"))
     local_t3 = pd.read_csv(local_reports / "table3.csv")
     remote_t3 = pd.read_csv(reports / "table3.csv")
     for col in (
