@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import sys
@@ -10,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import run_digits_hpo, strip_timing, tiny_hpo_settings
+from conftest import run_digits_hpo, strip_timing, tiny_hpo_settings, with_weight_decay
 
 from gsos.search.records import read_records
 
@@ -143,11 +142,7 @@ def test_sigkill_at_random_points_loses_and_repeats_nothing(
     s["search_space"]["epoch"] = {"type": "int", "low": 1, "high": 3, "default": 1}
     s["cost_epochs"] = 40.0
     if strategy == "bilevel_vf":
-        s["search_space"]["weight_decay"] = {
-            "type": "loguniform", "low": 1e-6, "high": 1e-2, "default": 1e-4
-        }  # fmt: skip
-        s["gsos"] = copy.deepcopy(s["gsos"])
-        s["gsos"]["groups"][0]["params"].append("weight_decay")
+        s = with_weight_decay(s)
         s["bilevel_vf"] = {**default_config["bilevel_vf"], "n_init": 3, "refit_every": 4}
     reference = run_digits_hpo(tmp_path, digits_files, s, "whole", strategy=strategy, seed=3)
     reference = read_records(tmp_path / "whole.jsonl")

@@ -5,7 +5,6 @@ weight_decay."""
 
 from __future__ import annotations
 
-import copy
 import math
 
 import pytest
@@ -205,16 +204,12 @@ def test_bilevel_vf_trains_real_trials_and_records_each_outer_step(
     """On the digits CNN: initial trainings report the training objective, outer steps
     continue each other's state and record λ, μ, the constraint and both losses; the
     multiplier follows μ ← max(0, μ + ρ·g), and the run ends at its cost budget."""
-    from conftest import run_digits_hpo, tiny_hpo_settings
+    from conftest import run_digits_hpo, tiny_hpo_settings, with_weight_decay
 
     from gsos.search.records import read_records
 
     s = tiny_hpo_settings(default_config)
-    s["search_space"]["weight_decay"] = {
-        "type": "loguniform", "low": 1e-6, "high": 1e-2, "default": 1e-4
-    }  # fmt: skip
-    s["gsos"] = copy.deepcopy(s["gsos"])
-    s["gsos"]["groups"][0]["params"].append("weight_decay")
+    s = with_weight_decay(s)
     s["bilevel_vf"] = {**default_config["bilevel_vf"], "n_init": 2, "inner_steps": 5}
     s["bilevel_vf"]["refit_every"] = 3
     s["cost_epochs"] = 8.0
