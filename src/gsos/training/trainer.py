@@ -9,6 +9,7 @@ result (the model is evaluated as it stands, near chance), not a crash.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -24,14 +25,21 @@ from gsos.training.descent import SGD, Adam
 from gsos.training.model import CNN, Architecture
 
 
+@functools.cache
 def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes in bf16 itself (x86 AVX512_BF16 or AMX, Arm BF16)."""
+    """Whether this CPU computes in bf16 itself (x86 AVX512_BF16 or AMX, Arm BF16). Read once
+    per process: every trial asks, and /proc/cpuinfo runs to megabytes on large machines."""
     try:
         with open("/proc/cpuinfo") as f:
             flags = set(f.read().split())
     except OSError:
         return False
     return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def cuda_capability(device: torch.device) -> tuple[int, int] | None:
+    """A CUDA device's compute capability; None for any other device."""
+    return torch.cuda.get_device_capability(device) if device.type == "cuda" else None
 
 
 def bf16_pays(
@@ -85,10 +93,9 @@ class TrainSettings:
         capability is read here (a CUDA GPU's compute capability, a CPU's flags)."""
         if self.precision != "auto":
             return self.precision == "bf16"
-        capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
         return bf16_pays(
             device.type,
-            capability,
+            cuda_capability(device),
             cpu_has_native_bf16(),
             model.train_flops_per_sample,
             self.bf16_min_mflop,
@@ -187,8 +194,7 @@ def warm_up(
 def warm_up_for(device: torch.device, settings: TrainSettings) -> dict[str, Any]:
     """:func:`warm_up` in what this run's trials may use on ``device``: channels-last as
     configured, and bf16 wherever precision could choose it there."""
-    capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
-    could = bf16_pays(device.type, capability, cpu_has_native_bf16(), math.inf, 0.0)
+    could = bf16_pays(device.type, cuda_capability(device), cpu_has_native_bf16(), math.inf, 0.0)
     bf16 = settings.precision == "bf16" or (settings.precision == "auto" and could)
     return warm_up(device, bf16=bf16, channels_last=settings.channels_last)
 
