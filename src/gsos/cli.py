@@ -88,13 +88,19 @@ def cmd_measure(a: argparse.Namespace) -> None:
 def cmd_tables(a: argparse.Namespace) -> None:
     from gsos.reports.paper import write_paper_tables
 
-    write_paper_tables(a.records, a.outdir)
+    write_paper_tables(a.records, a.outdir, a.comparisons)
 
 
 def cmd_published(a: argparse.Namespace) -> None:
     from gsos.reports.paper import write_published_tables
 
     write_published_tables(a.records, a.outdir)
+
+
+def cmd_comparisons(a: argparse.Namespace) -> None:
+    from gsos.reports.comparisons import write_comparisons
+
+    write_comparisons(a.records, a.measured or [], a.out)
 
 
 def cmd_summary(a: argparse.Namespace) -> None:
@@ -236,8 +242,19 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("tables", help="Tables 3 and 4, headline, paired tests, runs")
     s.add_argument("--records", type=Path, nargs="+", required=True)
+    s.add_argument(
+        "--comparisons", type=Path, help="the report's comparisons.csv (Holm-adjusted p)"
+    )
     s.add_argument("--outdir", type=Path, required=True)
     s.set_defaults(func=cmd_tables)
+
+    s = sub.add_parser(
+        "comparisons", help="every comparison the report states, one family (Holm)"
+    )
+    s.add_argument("--records", type=Path, nargs="+", required=True)
+    s.add_argument("--measured", type=Path, nargs="*", help="measured groups files (pilot cost)")
+    s.add_argument("--out", type=Path, required=True)
+    s.set_defaults(func=cmd_comparisons)
 
     s = sub.add_parser("published", help="published numbers beside this experiment's")
     s.add_argument("--records", type=Path, nargs="+", required=True)

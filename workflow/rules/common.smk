@@ -345,7 +345,7 @@ def measured_group_files():
 
 
 def final_outputs():
-    tables = [*STRATEGY_TABLES, "summary"]
+    tables = [*STRATEGY_TABLES, "summary", "comparisons"]
     figures = ["anytime", "ranks", "learning_curves"]
     if MEASURED:
         tables.append("measured_importance")

@@ -195,8 +195,15 @@ def estimate(
     top: int = 3,
     n_trees: int = 32,
     workers: int = 1,
+    by_run: bool = False,
 ) -> dict[str, Any]:
     """Importance weights with their uncertainty, from a set of trials.
+
+    ``by_run``: resample whole runs (a dataset's runs, by seed) instead of single trials.
+    Trials of an adaptive search (TPE) depend on the trials before them in the same run, so
+    resampling them one by one treats 500 trials of 5 runs as 500 independent draws and
+    gives intervals that are too narrow; the runs are the independent units. Trials of
+    random search are independent, and may be resampled one by one.
 
     - ``weights``: the mean of the estimator over ``bootstrap`` resamples of the trials (a
       bagged estimate, each resample refitted; for N-RReliefF the distinct trials of each
@@ -215,12 +222,18 @@ def estimate(
     names = space.names
     point = all_trials = weights_of(trials, space, estimator, seed, n_trees)
     rng = np.random.default_rng(seed)
+    units: list[list[Mapping[str, Any]]] = [[t] for t in trials]
+    if by_run:
+        runs: dict[Any, list[Mapping[str, Any]]] = {}
+        for t in trials:
+            runs.setdefault((t.get("dataset"), t.get("strategy"), t.get("seed")), []).append(t)
+        units = list(runs.values())
     samples = []
     for _ in range(bootstrap):  # every resample drawn here, in order: any worker count agrees
-        draw = rng.integers(0, len(trials), len(trials))
+        draw = rng.integers(0, len(units), len(units))
         if estimator in NEIGHBOUR_BASED:  # a duplicate would be its copy's nearest neighbour
             draw = np.unique(draw)
-        samples.append([trials[i] for i in draw])
+        samples.append([t for i in draw for t in units[i]])
     jobs = [(sample, space, estimator, seed + 1 + b, n_trees) for b, sample in enumerate(samples)]
     if workers > 1 and len(jobs) > 1:  # refits are independent: one process each
         from concurrent.futures import ProcessPoolExecutor
@@ -270,6 +283,8 @@ def estimate(
         if len(draws)
         else float("nan"),
         "bootstrap": bootstrap,
+        "resampled": "runs" if by_run else "trials",
+        "units": len(units),
     }
 
 
