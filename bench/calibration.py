@@ -81,10 +81,7 @@ def trial(rng: np.random.Generator, ds: Mapping[str, Any], shift: float) -> dict
         return {"status": "fail", "sample_epochs": cost, "seconds": seconds}
     if u < 0.07:
         return {"status": "diverged", "sample_epochs": cost, "seconds": seconds}
-    if rng.random() < 1 / 6:
-        q = CHANCE
-    else:
-        q = ds["top"] - float(rng.exponential(0.06)) + shift
+    q = CHANCE if rng.random() < 1 / 6 else ds["top"] - float(rng.exponential(0.06)) + shift
     q = min(max(q, 0.0), 1.0)
     qt = min(max(q - 0.01 + float(rng.normal(0, 0.01)), 0.0), 1.0)
     return {
@@ -273,8 +270,11 @@ def report_of(runs: Sequence[Sequence[Mapping[str, Any]]], truth: pd.DataFrame) 
         for row in d["rows"]:
             if row["strategy"] != "simultaneous" and row["matched by"].startswith("iterations"):
                 cov["ratio"].append(
-                    covers(row["cost / simultaneous's CI low"],
-                           row["cost / simultaneous's CI high"], 1.0)  # fmt: skip
+                    covers(
+                        row["cost / simultaneous's CI low"],
+                        row["cost / simultaneous's CI high"],
+                        1.0,
+                    )  # fmt: skip
                 )
             for key in ("test accuracy at the common cost", "test accuracy"):
                 lo, hi = row[f"{key} CI low"], row[f"{key} CI high"]
@@ -283,12 +283,18 @@ def report_of(runs: Sequence[Sequence[Mapping[str, Any]]], truth: pd.DataFrame) 
     for _, row in t3.iterrows():
         ds = row["dataset"]
         cov["mean_test"].append(
-            covers(row["ci_low_test_accuracy"], row["ci_high_test_accuracy"],
-                   truth.loc[ds, "test_accuracy"])  # fmt: skip
+            covers(
+                row["ci_low_test_accuracy"],
+                row["ci_high_test_accuracy"],
+                truth.loc[ds, "test_accuracy"],
+            )  # fmt: skip
         )
         cov["mean_time"].append(
-            covers(row["ci_low_total_seconds"], row["ci_high_total_seconds"],
-                   truth.loc[ds, "total_seconds"])  # fmt: skip
+            covers(
+                row["ci_low_total_seconds"],
+                row["ci_high_total_seconds"],
+                truth.loc[ds, "total_seconds"],
+            )  # fmt: skip
         )
         if row["ci_low_test_accuracy"] < 0 or row["ci_high_test_accuracy"] > 1:
             out["violations"] += 1
@@ -320,8 +326,13 @@ def harness(
         start = time.perf_counter()
         reports = [
             report_of(
-                experiment(rng, n_datasets, n_strategies, n_seeds,
-                           effects[:n_datasets] if effects else None),  # fmt: skip
+                experiment(
+                    rng,
+                    n_datasets,
+                    n_strategies,
+                    n_seeds,
+                    effects[:n_datasets] if effects else None,
+                ),  # fmt: skip
                 truth,
             )
             for _ in range(experiments)

@@ -14,9 +14,19 @@ COST = 100  # sample-epochs a trial
 def run(strategy, seed, vals, tests=None, dataset="d"):
     tests = tests or [v - 0.01 for v in vals]
     return [
-        {"dataset": dataset, "strategy": strategy, "seed": seed, "iteration": i + 1,
-         "status": "ok", "val_accuracy": v, "test_accuracy": t, "sample_epochs": COST,
-         "elapsed_seconds": float(i + 1), "params": {"x": i}, "continues": None}  # fmt: skip
+        {
+            "dataset": dataset,
+            "strategy": strategy,
+            "seed": seed,
+            "iteration": i + 1,
+            "status": "ok",
+            "val_accuracy": v,
+            "test_accuracy": t,
+            "sample_epochs": COST,
+            "elapsed_seconds": float(i + 1),
+            "params": {"x": i},
+            "continues": None,
+        }  # fmt: skip
         for i, (v, t) in enumerate(zip(vals, tests, strict=True))
     ]
 

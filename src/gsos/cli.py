@@ -248,9 +248,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--outdir", type=Path, required=True)
     s.set_defaults(func=cmd_tables)
 
-    s = sub.add_parser(
-        "comparisons", help="every comparison the report states, one family (Holm)"
-    )
+    s = sub.add_parser("comparisons", help="every comparison the report states, one family (Holm)")
     s.add_argument("--records", type=Path, nargs="+", required=True)
     s.add_argument("--measured", type=Path, nargs="*", help="measured groups files (pilot cost)")
     s.add_argument("--out", type=Path, required=True)
