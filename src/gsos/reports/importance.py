@@ -61,6 +61,7 @@ def write_importance(
         df[f"{title} weight on all trials"] = [e["weights_all_trials"][n] for n in space.names]
         df[f"{title} Kendall tau (bootstrap, untied pairs)"] = e["kendall_tau"]
         df[f"{title} tied weights"] = e["tied_weights"]
+        df[f"{title} refits without an estimate"] = e.get("refits_without_an_estimate", 0)
         n_trials, units = e["n_trials"], e.get("units", 0)
     df["trials"] = n_trials
     df["runs resampled"] = units

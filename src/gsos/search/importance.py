@@ -138,8 +138,13 @@ def weights_of(
     raise ValueError(f"estimator must be one of {ESTIMATORS}, not {estimator!r}")
 
 
-def _weights_of_job(job: tuple) -> dict[str, float]:
-    return weights_of(*job)
+def _weights_of_job(job: tuple) -> dict[str, float] | None:
+    """One refit; None where its resample is too small to estimate anything (a resample of
+    whole runs can hold fewer trials than the estimator needs)."""
+    try:
+        return weights_of(*job)
+    except ValueError:
+        return None
 
 
 def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
@@ -244,10 +249,15 @@ def estimate(
             draws = list(pool.map(_weights_of_job, jobs))
     else:
         draws = [_weights_of_job(job) for job in jobs]
+    # a refit that finds no importance at all (N-RReliefF on one small run: every weight
+    # clipped to 0), or whose resample is too small to estimate, gives no shares to average:
+    # left out of the mean and the interval, and counted
+    found = [d for d in draws if d is not None and sum(d.values()) > 0]
+    empty = len(draws) - len(found)
     matrix = (
-        np.array([[d[n] for n in names] for d in draws]) if draws else np.zeros((0, len(names)))
+        np.array([[d[n] for n in names] for d in found]) if found else np.zeros((0, len(names)))
     )
-    if len(draws):  # the bagged estimate: the mean over refits, inside their interval
+    if len(matrix):  # the bagged estimate: the mean over refits, inside their interval
         lo_q, hi_q = np.quantile(matrix, 0.025, axis=0), np.quantile(matrix, 0.975, axis=0)
         bagged = matrix.mean(axis=0)
         lo_q, hi_q = np.minimum(lo_q, bagged), np.maximum(hi_q, bagged)
@@ -268,11 +278,11 @@ def estimate(
         "n_trials": len(trials),
         "weights": point,
         "weights_all_trials": all_trials,
-        "ci_low": dict(zip(names, lo_q.tolist(), strict=True)) if len(draws) else nan,
-        "ci_high": dict(zip(names, hi_q.tolist(), strict=True)) if len(draws) else nan,
+        "ci_low": dict(zip(names, lo_q.tolist(), strict=True)) if len(matrix) else nan,
+        "ci_high": dict(zip(names, hi_q.tolist(), strict=True)) if len(matrix) else nan,
         "per_seed": per_seed,
         "kendall_tau": float(np.nanmean([kendall_tau(point_vec, row) for row in matrix]))
-        if len(draws)
+        if len(matrix)
         else float("nan"),
         "tied_weights": tied(point_vec),
         "top_agreement": float(
@@ -280,10 +290,11 @@ def estimate(
                 [set(rank(dict(zip(names, row, strict=True)))[:top]) == top_set for row in matrix]
             )
         )
-        if len(draws)
+        if len(matrix)
         else float("nan"),
         "bootstrap": bootstrap,
         "resampled": "runs" if by_run else "trials",
+        "refits_without_an_estimate": empty,
         "units": len(units),
     }
 
