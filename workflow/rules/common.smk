@@ -22,6 +22,23 @@ except ConfigError as e:
 config.clear()
 config.update(_validated)
 
+
+def say_config_warnings():
+    """What a valid config will do that its author may not expect, said once at planning
+    (before the run records its own config over the last one's)."""
+    import sys
+
+    from gsos.config import config_warnings, recorded_run_config
+
+    if not workflow.is_main_process:
+        return
+    if workflow.local_exec and getattr(workflow, "cores", 1) == 0:
+        raise WorkflowError("--cores 0 runs no job and waits for ever: give --cores 1 or more")
+    last = recorded_run_config(config["experiment"])
+    for warning in config_warnings(config, last[0] if last else None):
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 # Jobs run `python -m gsos` from this checkout's src/, also inside --sdm conda envs,
 # which carry only the dependencies.
 shell.prefix(
@@ -49,6 +66,9 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+say_config_warnings()
+
+
 def check_device_here():
     """device: cuda on a machine with no GPU fails every HPO job minutes in; say so at once.
 
@@ -61,6 +81,22 @@ def check_device_here():
         raise WorkflowError(
             "device: cuda, but this machine shows no GPU (no nvidia-smi GPU, no /dev/nvidia*); "
             "set device: cpu or auto in the config, or run where the GPUs are"
+        )
+
+
+def check_until_here():
+    """Snakemake stops at the jobs of a rule given to --until: the cost-matched hpo jobs,
+    which wait for simultaneous TPE's hpo jobs, would never start, and Snakemake would end
+    with "BUG: Out of jobs ready to be started". Said before any job (the --until rules are
+    known once the run starts, not when the Snakefile is read)."""
+    until = set(getattr(workflow.dag_settings, "until", None) or ())
+    matched = [s for s in config["run"]["strategies"] if registered(s).cost_matched(config)]
+    if until & {"hpo", "pilot"} and matched and config["hpo"]["cost"] == "match":
+        raise WorkflowError(
+            f"--until {' '.join(sorted(until))}: Snakemake stops at the jobs of a rule given "
+            f"to --until, and the cost-matched runs ({', '.join(matched)}) are hpo jobs that "
+            "wait for simultaneous TPE's, so they would never start. To run every HPO run "
+            "without the report, ask for the target 'runs': snakemake --cores all runs"
         )
 
 
