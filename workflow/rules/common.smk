@@ -32,7 +32,11 @@ def say_config_warnings():
 
     if not workflow.is_main_process:
         return
-    if workflow.local_exec and getattr(workflow, "cores", 1) == 0:
+    try:  # a run without --cores (writing the report) has no core count to ask for
+        cores = workflow.cores if workflow.local_exec else None
+    except WorkflowError:
+        cores = None
+    if cores == 0:
         raise WorkflowError("--cores 0 runs no job and waits for ever: give --cores 1 or more")
     last = recorded_run_config(config["experiment"])
     for warning in config_warnings(config, last[0] if last else None):

@@ -221,6 +221,7 @@ class Hyperband(Optimizer):
         self.promoted: list[_Candidate] = []
         self.results: list[tuple[_Candidate, int, float | None, str]] = []
         self.live: set[int] = set()
+        self.cut = False
 
     @property
     def rungs(self) -> list[Rung]:
@@ -250,6 +251,8 @@ class Hyperband(Optimizer):
         self.promoted, self.results, self.live = [], [], set()
 
     def ask(self) -> Evaluation | None:
+        if self.cut:  # the evaluation cut to the budget was the last (a repeat of it too)
+            return None
         while self.asked >= self._size():
             self._advance()
         rung = self.rungs[self.rung]
@@ -283,6 +286,7 @@ class Hyperband(Optimizer):
             ev = self._last(ev, below)
             if ev is None:
                 return None
+            self.cut = True
         self.asked += 1
         return ev
 
