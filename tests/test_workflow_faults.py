@@ -211,7 +211,7 @@ def test_what_can_be_checked_before_a_job_is_checked_when_the_run_is_planned(
     expected = [
         f"datasets.mine.source.path: {tmp_path / 'nowhere'}: no such folder",
         "datasets.mine.split: validation 0.6 + test 0.5 = 1.1 leaves no images to train on",
-        "experiment: outputs go to results/c: results is a file",
+        "the run writes to results/c: results is a file",
     ]
     for line in expected:
         assert out.count(line) == 1, (line, out[-3000:])

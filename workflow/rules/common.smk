@@ -23,26 +23,6 @@ config.clear()
 config.update(_validated)
 
 
-def say_config_warnings():
-    """What a valid config will do that its author may not expect, said once at planning
-    (before the run records its own config over the last one's)."""
-    import sys
-
-    from gsos.config import config_warnings, recorded_run_config
-
-    if not workflow.is_main_process:
-        return
-    try:  # a run without --cores (writing the report) has no core count to ask for
-        cores = workflow.cores if workflow.local_exec else None
-    except WorkflowError:
-        cores = None
-    if cores == 0:
-        raise WorkflowError("--cores 0 runs no job and waits for ever: give --cores 1 or more")
-    last = recorded_run_config(config["experiment"])
-    for warning in config_warnings(config, last[0] if last else None):
-        print(f"warning: {warning}", file=sys.stderr)
-
-
 # Jobs run `python -m gsos` from this checkout's src/, also inside --sdm conda envs,
 # which carry only the dependencies.
 shell.prefix(
@@ -70,6 +50,26 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+def say_config_warnings():
+    """What a valid config will do that its author may not expect, said once at planning
+    (before the run records its own config over the last one's)."""
+    import sys
+
+    from gsos.config import config_warnings, recorded_run_config
+
+    if not workflow.is_main_process:
+        return
+    try:  # a run without --cores (writing the report) has no core count to ask for
+        cores = workflow.cores if workflow.local_exec else None
+    except WorkflowError:
+        cores = None
+    if cores == 0:
+        raise WorkflowError("--cores 0 runs no job and waits for ever: give --cores 1 or more")
+    last = recorded_run_config(config["experiment"])
+    for warning in config_warnings(config, last[0] if last else None):
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 say_config_warnings()
 
 
@@ -89,7 +89,7 @@ def check_device_here():
 
 
 def check_until_here():
-    """Snakemake stops at the jobs of a rule given to --until: the cost-matched hpo jobs,
+    """Snakemake stops at the jobs of the rules given to --until, so the cost-matched hpo jobs,
     which wait for simultaneous TPE's hpo jobs, would never start, and Snakemake would end
     with "BUG: Out of jobs ready to be started". Said before any job (the --until rules are
     known once the run starts, not when the Snakefile is read)."""
