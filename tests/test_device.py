@@ -2,6 +2,7 @@
 (the ``meta`` device stands in for a GPU), the precision rule as a function of a device's
 capability, warm-up and trial failures as functions of the device."""
 
+import contextlib
 import os
 
 import pytest
@@ -128,3 +129,97 @@ def test_the_gpu_smoke_check_runs_its_cpu_half_here(tmp_path, monkeypatch):
     assert all(r["ok"] for r in results), said
     assert by_name["binding"]["detail"].startswith("CUDA_VISIBLE_DEVICES=")
     assert "must be equal on a CPU" in by_name["continuation from a saved state"]["detail"]
+
+
+# --- CUDA's random-number rules on the CPU (gsos.training.standins) ----------------------
+
+VF_PARAMS = {**PARAMS, "epoch": 1, "weight_decay": 1e-3}
+AL_STEP = {"phase": "al", "steps": 3, "vhat": 0.5, "mu": 0.1, "rho": 10.0}
+
+
+def test_the_stand_in_refuses_what_cuda_refuses():
+    """The stand-in itself: a draw on the training device with a host generator, a host
+    draw with a device generator, and a state moved between the two kinds all raise, as on
+    CUDA; matching pairs draw what the CPU draws."""
+    from gsos.training.standins import cuda_rng_rules
+
+    with cuda_rng_rules() as rules:
+        host, gpu = torch.Generator().manual_seed(1), torch.Generator(device="cpu")
+        with pytest.raises(RuntimeError, match="Expected a 'cuda' device type for generator"):
+            torch.randperm(5, device="cpu", generator=host)
+        with pytest.raises(RuntimeError, match="Expected a 'cpu' device type for generator"):
+            torch.randperm(5, generator=gpu)
+        with pytest.raises(RuntimeError, match="wrong size"):
+            gpu.set_state(host.get_state())
+        with pytest.raises(RuntimeError, match="size"):
+            host.set_state(gpu.get_state())
+        drawn = torch.randperm(5, generator=torch.Generator().manual_seed(1))
+        assert rules.refused == 2
+    assert torch.equal(drawn, torch.randperm(5, generator=torch.Generator().manual_seed(1)))
+    assert type(torch.Generator()) is torch._C.Generator  # put back
+
+
+def test_a_bilevel_vf_outer_step_draws_its_minibatches_where_cuda_allows(digits):
+    """Issue 29, defect 1: the outer step drew ``torch.randperm(len(x), device=x.device,
+    generator=gen)`` with the trainer's host data-order generator: on CUDA every outer step
+    failed, and bilevel_vf reported its initial design only. The draws are now made on the
+    host and moved. Checked: with the old line put back in value_function.py, this test
+    fails with CUDA's "Expected a 'cuda' device type for generator" (the stand-in's)."""
+    from gsos.training.standins import cuda_rng_rules
+    from gsos.training.trainer import train_and_evaluate
+
+    settings = TrainSettings.from_config({"model": {"base_filters": 4}})
+    plain = train_and_evaluate(VF_PARAMS, digits, 0, settings, value_function=AL_STEP)
+    with cuda_rng_rules() as rules:
+        ruled = train_and_evaluate(VF_PARAMS, digits, 0, settings, value_function=AL_STEP)
+    assert rules.refused == 0
+    vf = ruled.extra["value_function"]
+    assert vf["steps"] == 3 and vf["violation"] is not None
+    assert vf == plain.extra["value_function"]  # the same draws as on the CPU
+
+
+def test_a_continuation_resumes_across_devices_under_cudas_rules(digits, tmp_path):
+    """Issue 29, defect 8 (the device generator): an epoch trained on the stand-in GPU and
+    one more on the CPU, and the reverse, end exactly where 2 epochs in one go end. The data
+    order is drawn from a host generator whatever device trains; a generator made for the
+    training device (as before issue 24) saves a state the other device cannot restore.
+    Checked: with ``data_order`` returning ``torch.Generator(device=device)`` (and the
+    shuffle drawn with ``device=device``) this fails with "wrong size" in both directions;
+    with the SGD buffers left where they were read (descent.SGD.load_state_dict) the
+    continuation on ``meta`` below fails."""
+    from gsos.training.standins import cuda_rng_rules
+    from gsos.training.trainer import train_and_evaluate
+
+    settings = TrainSettings.from_config(
+        {"model": {"base_filters": 4}, "training": {"sgd_momentum": 0.9}}
+    )
+    p = {**PARAMS, "optimizer": "sgd", "epoch": 2}
+    whole = train_and_evaluate(p, digits, 2, settings)
+    state = tmp_path / "s.pt"
+    for first, then in ((True, False), (False, True)):
+        with cuda_rng_rules() if first else contextlib.nullcontext():
+            train_and_evaluate({**p, "epoch": 1}, digits, 2, settings, save=state)
+        with cuda_rng_rules() if then else contextlib.nullcontext():
+            continued = train_and_evaluate(p, digits, 2, settings, resume=state)
+        assert continued.epochs_run == 1
+        assert (continued.val_accuracy, continued.val_loss) == (whole.val_accuracy, whole.val_loss)
+
+
+def test_sgd_momentum_resumes_onto_the_training_device(tmp_path):
+    """Issue 29, defect 8 (the SGD buffer move): a state is read on the CPU; SGD's momentum
+    buffers must follow the parameters onto the training device (``meta`` here), or the
+    first step after a continuation mixes devices (on CUDA: an error). Checked: with
+    ``self.buffers = state["buffers"]`` put back, the device assertion fails."""
+    from gsos.training.descent import SGD
+
+    model = net()
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.ones(2, 4)).sum().backward()
+    opt.step()
+    save_state(tmp_path / "s.pt", model, opt, data_order(0), epochs=1)
+    elsewhere = net().to("meta")
+    opt2 = SGD(elsewhere.parameters(), lr=0.1, momentum=0.9)
+    resume_state(tmp_path / "s.pt", elsewhere, opt2, data_order(0), torch.device("meta"))
+    assert [b.device.type for b in opt2.buffers] == ["meta"] * len(opt2.params)
+    elsewhere(torch.ones(2, 4, device="meta")).sum().backward()
+    opt2.step()
