@@ -223,3 +223,58 @@ def test_sgd_momentum_resumes_onto_the_training_device(tmp_path):
     assert [b.device.type for b in opt2.buffers] == ["meta"] * len(opt2.params)
     elsewhere(torch.ones(2, 4, device="meta")).sum().backward()
     opt2.step()
+
+
+# --- guards that could not fail (issue 29, defect 8) -------------------------------------
+
+
+@pytest.mark.parametrize("capability, expected", [((7, 0), False), ((8, 0), True)])
+def test_precision_auto_and_the_warm_up_read_the_training_gpus_capability(
+    monkeypatch, capability, expected
+):
+    """``TrainSettings.bf16`` and ``warm_up_for`` ask the training GPU for its capability
+    (a fake torch.cuda answers: a V100's 7.0, an A100's 8.0). Checked: with ``bf16`` saying
+    yes on any CUDA device (as before issue 24) the V100 case fails; with no capability
+    passed to ``bf16_pays`` the A100 case fails; likewise for the warm-up's precision."""
+    from test_gpus import fake_cuda
+
+    from gsos.training import trainer
+    from gsos.training.model import CNN, Architecture
+
+    fake_cuda(monkeypatch, capability=capability)
+    model = CNN(PARAMS, (1, 8, 8), 10, Architecture(base_filters=4))
+    gpu = torch.device("cuda")
+    assert TrainSettings().bf16(gpu, model) is expected
+    assert TrainSettings(precision="fp32").bf16(gpu, model) is False
+    seen = []
+    monkeypatch.setattr(trainer, "warm_up", lambda device, bf16, channels_last: seen.append(bf16))
+    trainer.warm_up_for(gpu, TrainSettings())
+    assert seen == [expected]
+
+
+def test_a_failed_trials_memory_is_released_after_its_traceback_is_gone(digits, monkeypatch):
+    """Memory given back to the GPU's other jobs must be free by then: inside ``except`` the
+    traceback still holds the trial's frames, so its model and batches are alive and
+    ``empty_cache`` frees nothing of them. Checked: with ``release_memory`` called inside
+    the ``except`` block, the model is still alive when it runs, and this fails."""
+    import sys
+    import weakref
+
+    from gsos.search import run
+
+    model_ref = []
+
+    def fail(curve):
+        model_ref.append(weakref.ref(sys._getframe(1).f_locals["model"]))  # the trainer's
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    real, alive = run.release_memory, []
+
+    def release(device):
+        real(device)
+        alive.append(model_ref[0]() is not None)
+
+    monkeypatch.setattr(run, "release_memory", release)
+    evaluate = run.make_evaluator(digits, TrainSettings.from_config({"model": {"base_filters": 4}}))
+    out = evaluate(Evaluation(params=PARAMS, budget=2, after_epoch=fail), 0, None, None)
+    assert out["status"] == "fail" and alive == [False]

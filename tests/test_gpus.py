@@ -158,3 +158,14 @@ def test_a_job_beyond_the_slots_waits_for_one_instead_of_dying(tmp_path, monkeyp
     assert said and "waiting" in said[0]
     held[0].release()
     assert bind_gpu("auto", 1, tmp_path / "locks", env={}, wait=1.0).gpu == held[0].gpu
+
+
+def fake_cuda(monkeypatch, capability=(8, 0), name="NVIDIA A100-SXM4-80GB", count=1):
+    """torch.cuda as on a machine whose torch can use ``count`` GPUs of this ``capability``:
+    for code that asks about a device (``torch.device("cuda")``) without allocating on it."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
