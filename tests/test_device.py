@@ -4,6 +4,7 @@ capability, warm-up and trial failures as functions of the device."""
 
 import contextlib
 import os
+import re
 
 import pytest
 import torch
@@ -278,3 +279,96 @@ def test_a_failed_trials_memory_is_released_after_its_traceback_is_gone(digits, 
     evaluate = run.make_evaluator(digits, TrainSettings.from_config({"model": {"base_filters": 4}}))
     out = evaluate(Evaluation(params=PARAMS, budget=2, after_epoch=fail), 0, None, None)
     assert out["status"] == "fail" and alive == [False]
+
+
+# --- GPUs listed that torch cannot use; a job waiting for a slot (issue 29, 4 and 5) ---
+
+
+def hpo_settings(default_config, device):
+    from conftest import tiny_hpo_settings
+
+    return tiny_hpo_settings(default_config, iterations=2, device=device)
+
+
+@pytest.mark.parametrize("device", ["auto", "cuda"])
+def test_gpus_torch_cannot_use_stop_the_run_naming_driver_and_cuda(
+    tmp_path, monkeypatch, digits_files, default_config, device
+):
+    """Issue 29, defect 4: nvidia-smi lists GPUs (a fake one, driver 535), torch cannot use
+    them (this machine's torch sees no GPU, as a driver older than the wheel's CUDA leaves
+    it): ``device: auto`` trained on the CPU unnoticed, after binding a GPU. The run now
+    stops before loading the data, naming the driver and the wheel's CUDA. Checked: without
+    the check in run_hpo, ``auto`` trains on the CPU and ``cuda`` fails with another error."""
+    from test_gpus import TWO_GPUS, fake_nvidia_smi
+
+    from gsos.search.run import run_hpo
+    from gsos.training.gpus import GPUUnusable
+
+    fake_nvidia_smi(tmp_path, monkeypatch, TWO_GPUS)
+    monkeypatch.setenv("GSOS_GPU_LOCK_DIR", str(tmp_path / "locks"))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    try:
+        with pytest.raises(GPUUnusable) as stopped:
+            run_hpo(dataset="digits", strategy="random", seed=0,
+                    settings=hpo_settings(default_config, device),
+                    data_path=digits_files[0], manifest_path=digits_files[1],
+                    records_path=tmp_path / "r.jsonl", summary_path=tmp_path / "s.json",
+                    log=lambda m: None)  # fmt: skip
+    finally:
+        os.environ.pop("CUDA_VISIBLE_DEVICES", None)  # the job bound itself
+    said = str(stopped.value)
+    assert said.startswith(f"device: {device}: 1 GPU unit(s) are listed")
+    assert "NVIDIA driver 535.104.05" in said and f"built for CUDA {torch.version.cuda}" in said
+    assert "set device: cpu" in said
+    assert not (tmp_path / "r.journal.jsonl").exists()  # nothing trained, nothing written
+
+
+def test_the_gpu_problem_is_none_where_torch_can_use_them_or_none_are_listed(tmp_path, monkeypatch):
+    from test_gpus import TWO_GPUS, fake_cuda, fake_nvidia_smi
+
+    from gsos.training.gpus import Inventory, inventory, torch_gpu_problem
+
+    fake_nvidia_smi(tmp_path, monkeypatch, TWO_GPUS)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert "2 GPU unit(s) are listed (nvidia-smi: 0, 1)" in torch_gpu_problem(inventory())
+    assert torch_gpu_problem(Inventory((), "none")) is None
+    fake_cuda(monkeypatch, count=2)
+    assert torch_gpu_problem(inventory()) is None
+
+
+def test_a_job_waiting_for_a_gpu_slot_says_so_on_the_console_and_in_its_log(
+    tmp_path, monkeypatch, digits_files, default_config
+):
+    """Issue 29, defect 5: a job beyond the slots (another experiment holds them) waited
+    without a word, then died after a fixed hour. It now says so on the console and in its
+    log, and waits as long as ``resources.gpu_wait_minutes`` says (here 0.02 min; 0: no
+    limit). The real `gsos hpo` command, as the rule runs it. Checked: with ``say=`` and
+    ``wait=`` no longer passed to bind_gpu, nothing is said and the job outlives the
+    subprocess timeout."""
+    import json
+    import subprocess
+    import sys
+
+    from test_gpus import TWO_GPUS, fake_nvidia_smi
+
+    from gsos.training.gpus import acquire
+
+    fake_nvidia_smi(tmp_path, monkeypatch, TWO_GPUS)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    held = [acquire(("0", "1"), 1, tmp_path / "locks") for _ in range(2)]  # another experiment
+    log = tmp_path / "hpo.log"
+    cmd = [sys.executable, "-m", "gsos", "--log", str(log), "hpo", "--dataset", "digits",
+           "--strategy", "random", "--seed", "0",
+           "--settings", json.dumps(hpo_settings(default_config, "auto")),
+           "--data", str(digits_files[0]), "--manifest", str(digits_files[1]),
+           "--records", str(tmp_path / "r.jsonl"), "--summary", str(tmp_path / "s.json"),
+           "--gpu-wait-minutes", "0.02", "--progress"]  # fmt: skip
+    env = {**os.environ, "GSOS_GPU_LOCK_DIR": str(tmp_path / "locks")}
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    for slot in held:
+        slot.release()
+    assert run.returncode == 1
+    waiting = "every GPU slot (2 x 1) is taken (held by process"
+    assert waiting in run.stderr and waiting in log.read_text()
+    assert f"{os.getpid()}" in run.stderr  # who holds them
+    assert re.search(r"none came free in [12] s \(resources.gpu_wait_minutes\)", run.stderr)

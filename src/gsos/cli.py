@@ -64,6 +64,7 @@ def cmd_hpo(a: argparse.Namespace) -> None:
         cost_epochs=a.cost_epochs,
         threads=a.threads,
         jobs_per_gpu=a.jobs_per_gpu,
+        gpu_wait_minutes=a.gpu_wait_minutes,
         log=lambda m: print(m, file=sys.stderr, flush=True),
         console=CONSOLE if a.progress else None,
         progress_seconds=a.progress_seconds,
@@ -219,6 +220,12 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--threads", type=int, default=1)
     s.add_argument("--jobs-per-gpu", type=int, default=1, help="HPO jobs sharing one GPU")
+    s.add_argument(
+        "--gpu-wait-minutes",
+        type=float,
+        default=0.0,
+        help="how long to wait for a free GPU slot (0: as long as it takes)",
+    )
     s.add_argument("--progress", action="store_true", help="progress lines on the console")
     s.add_argument("--progress-seconds", type=float, default=10.0)
     s.set_defaults(func=cmd_hpo)
@@ -378,6 +385,7 @@ def _user_error(e: BaseException) -> str | None:
         "RecordWriteError",
         "DevicePoisoned",
         "NoFreeGPU",
+        "GPUUnusable",
     ):
         return str(e)
     if isinstance(e, RuntimeError) and "device: cuda" in str(e):

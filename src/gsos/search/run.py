@@ -29,7 +29,7 @@ from gsos.search.optimizers.build import build_optimizer, run_budget
 from gsos.search.records import RunLock, journal_path, publish
 from gsos.search.runner import Evaluate, Progress, Runner
 from gsos.search.space import SearchSpace
-from gsos.training.gpus import bind_gpu, gpu_lock_dir
+from gsos.training.gpus import GPUUnusable, bind_gpu, gpu_lock_dir, inventory, torch_gpu_problem
 from gsos.training.trainer import (
     Meter,
     TrainSettings,
@@ -182,6 +182,7 @@ def run_hpo(
     cost_epochs: float | None = None,
     threads: int = 1,
     jobs_per_gpu: int = 1,
+    gpu_wait_minutes: float = 0.0,
     log: Callable[[str], None] | None = None,
     console: Callable[[str], None] | None = None,
     progress_seconds: float = 10.0,
@@ -189,7 +190,8 @@ def run_hpo(
     """Run (or resume) one strategy on one dataset with one seed; write records and summary.
 
     ``log`` gets a line per evaluation (the job's log); ``console`` gets the progress lines
-    a person watches (every ``progress_seconds``, and at the end).
+    a person watches (every ``progress_seconds``, and at the end), and word of a wait for a
+    GPU slot (up to ``gpu_wait_minutes``; 0: as long as it takes).
     """
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     label = f"{dataset}/{strategy}/seed{seed}"
@@ -197,10 +199,20 @@ def run_hpo(
     # one writer per run: a second one (an orphaned job) waits here, before it reads anything
     with RunLock(journal_path(Path(records_path)), say=lambda m: say(f"[{label}] {m}")):
         torch.set_num_threads(max(1, threads))
-        slot = bind_gpu(str(settings.get("device", "auto")), jobs_per_gpu, gpu_lock_dir())
+        device_name = str(settings.get("device", "auto"))
+        slot = bind_gpu(
+            device_name,
+            jobs_per_gpu,
+            gpu_lock_dir(),
+            say=lambda m: say(f"[{label}] {m}"),
+            wait=gpu_wait_minutes * 60 if gpu_wait_minutes > 0 else None,
+        )
         if slot is not None:
-            log(f"bound to GPU {slot.gpu} (slot {slot.slot})")
-        device = resolve_device(str(settings.get("device", "auto")))  # fails fast, before the data
+            log(f"bound to {slot.describe()}")
+        problem = None if device_name == "cpu" else torch_gpu_problem(inventory())
+        if problem is not None:  # listed GPUs that torch cannot use: never the CPU unnoticed
+            raise GPUUnusable(f"device: {device_name}: {problem}")
+        device = resolve_device(device_name)  # fails fast, before the data
         space = SearchSpace.from_config(settings["search_space"], settings.get("fixed"))
         manifest = json.loads(Path(manifest_path).read_text())
         budget = run_budget(strategy, settings, cost_epochs)
