@@ -372,3 +372,102 @@ def test_a_job_waiting_for_a_gpu_slot_says_so_on_the_console_and_in_its_log(
     assert waiting in run.stderr and waiting in log.read_text()
     assert f"{os.getpid()}" in run.stderr  # who holds them
     assert re.search(r"none came free in [12] s \(resources.gpu_wait_minutes\)", run.stderr)
+
+
+# --- records and summaries name the device and the precision (issue 29, defect 6) --------
+
+
+def test_records_and_the_run_summary_name_the_device_and_the_precision_really_used(
+    tmp_path, digits_files, default_config
+):
+    """A real run (precision bf16 on this CPU): every record and the run's summary name the
+    device's model (here the CPU's), the driver (none) and the precision trials ran in; the
+    warm-up ran on the training device in that precision (issue 29, defect 8: the call site
+    could be reverted to a CPU fp32 warm-up unnoticed). Checked: without ``**facts`` in the
+    base record the model assertion fails; with ``warm_up()`` back in run_hpo the warm-up
+    line is missing."""
+    import json
+
+    from gsos.search.records import read_records
+    from gsos.search.run import run_hpo
+    from gsos.training.trainer import cpu_model
+
+    settings = hpo_settings(default_config, "cpu")
+    settings["training"] = {**settings["training"], "precision": "bf16"}
+    said = []
+    run_hpo(dataset="digits", strategy="random", seed=0, settings=settings,
+            data_path=digits_files[0], manifest_path=digits_files[1],
+            records_path=tmp_path / "r.jsonl", summary_path=tmp_path / "s.json",
+            log=said.append)  # fmt: skip
+    records = read_records(tmp_path / "r.jsonl")
+    assert cpu_model()  # /proc/cpuinfo names this CPU
+    for r in records:
+        assert (r["device"], r["device_name"], r["driver"]) == ("cpu", cpu_model(), None)
+        assert r["precision"] == "bf16"
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["device_name"] == cpu_model() and summary["precisions"] == ["bf16"]
+    assert "warmed up on cpu (bf16 True)" in said and f"training on cpu: {cpu_model()}" in said
+
+
+@pytest.mark.parametrize(
+    "capability, cudnn_tf32, expected",
+    [((8, 0), True, "tf32"), ((8, 0), False, "fp32"), ((7, 0), True, "fp32")],
+    ids=["A100", "A100-tf32-off", "V100"],
+)
+def test_tf32_convolutions_are_recorded_as_tf32(
+    digits, monkeypatch, capability, cudnn_tf32, expected
+):
+    """Issue 29, defect 6: under ``precision: fp32`` cuDNN runs convolutions in TF32 on
+    GPUs of capability 8.0 on (its default), and records said fp32. The training device is
+    made to report a capability (a stand-in: ``cuda_capability``, the trainer's one question
+    about it), the trial trained for real on the CPU. Checked: with the record's precision
+    back to ``"bf16" if bf16 else "fp32"``, the A100 case fails."""
+    from gsos.training import trainer
+
+    monkeypatch.setattr(trainer, "cuda_capability", lambda device: capability)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", cudnn_tf32)
+    settings = TrainSettings.from_config(
+        {"model": {"base_filters": 4}, "training": {"precision": "fp32"}}
+    )
+    result = trainer.train_and_evaluate({**PARAMS, "epoch": 1}, digits, 0, settings)
+    assert result.precision == expected
+
+
+def test_a_gpus_facts_name_model_driver_cuda_and_capability(tmp_path, monkeypatch):
+    from test_gpus import DRIVER, TWO_GPUS, fake_cuda, fake_nvidia_smi
+
+    from gsos.training.trainer import device_facts
+
+    fake_nvidia_smi(tmp_path, monkeypatch, TWO_GPUS)
+    fake_cuda(monkeypatch, capability=(9, 0), name="NVIDIA H100 80GB HBM3")
+    assert device_facts(torch.device("cuda")) == {
+        "device_name": "NVIDIA H100 80GB HBM3",
+        "driver": DRIVER,
+        "cuda": torch.version.cuda,
+        "capability": "9.0",
+    }
+
+
+def test_a_summary_that_mixes_devices_says_so():
+    """Issue 29, defect 6: A100 and H100 runs in one comparison confound its wall-clock
+    figures, undetectably afterwards. The summary now says so, naming each device, its runs
+    and the trials' precisions; one device, no caveat. Checked: without the two lines in
+    summary.py that add it, this fails."""
+    from test_summary import run
+
+    from gsos.reports.summary import summarise
+
+    a100 = {"device": "cuda", "device_name": "NVIDIA A100", "driver": "535.1", "precision": "tf32"}
+    h100 = {**a100, "device_name": "NVIDIA H100", "precision": "bf16"}
+    runs = [run("gsos", 0, [0.9, 0.91]), run("gsos", 1, [0.9, 0.92])]
+    for r in runs:
+        for x in r:
+            x.update(a100)
+    assert not any("mixes devices" in c for c in summarise(runs, {}, {})["caveats"])
+    for x in runs[1]:
+        x.update(h100)
+    (caveat,) = [c for c in summarise(runs, {}, {})["caveats"] if "mixes devices" in c]
+    assert caveat.startswith(
+        "This summary mixes devices: NVIDIA A100 (driver 535.1): 1 run (trials by precision: "
+        "tf32 2); NVIDIA H100 (driver 535.1): 1 run (trials by precision: bf16 2)."
+    )

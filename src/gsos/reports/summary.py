@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from gsos.atomic import atomic_write_text
+from gsos.reports.devices import mixed_devices_caveat
 from gsos.reports.formats import fmt_number, to_latex
 from gsos.reports.stats import bootstrap_ci, change_interval
 from gsos.reports.strategies import (
@@ -196,6 +197,9 @@ def summarise(
     caveat = regime_caveat(regime)
     if caveat:
         out["caveats"].append(caveat)
+    mixed = mixed_devices_caveat(runs)  # issue 29: devices are named in records
+    if mixed:
+        out["caveats"].append(mixed)
     ran_out: dict[str, int] = {}
     for r in runs:
         if any(x.get("note") for x in r):

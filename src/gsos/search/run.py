@@ -33,6 +33,7 @@ from gsos.training.gpus import GPUUnusable, bind_gpu, gpu_lock_dir, inventory, t
 from gsos.training.trainer import (
     Meter,
     TrainSettings,
+    device_facts,
     resolve_device,
     train_and_evaluate,
     warm_up_for,
@@ -213,6 +214,9 @@ def run_hpo(
         if problem is not None:  # listed GPUs that torch cannot use: never the CPU unnoticed
             raise GPUUnusable(f"device: {device_name}: {problem}")
         device = resolve_device(device_name)  # fails fast, before the data
+        facts = {"device": str(device), **device_facts(device)}
+        driver = f" (driver {facts['driver']}, CUDA {facts['cuda']})" if facts["driver"] else ""
+        log(f"training on {facts['device']}: {facts['device_name']}{driver}")
         space = SearchSpace.from_config(settings["search_space"], settings.get("fixed"))
         manifest = json.loads(Path(manifest_path).read_text())
         budget = run_budget(strategy, settings, cost_epochs)
@@ -251,7 +255,7 @@ def run_hpo(
                 "dataset": dataset,
                 "strategy": strategy,
                 "run_key": key,
-                "device": str(device),
+                **facts,
             },
             max_failure_fraction=float(
                 settings.get("training", {}).get("max_failure_fraction", 0.5)
@@ -264,7 +268,8 @@ def run_hpo(
             "dataset": dataset,
             "strategy": strategy,
             "seed": seed,
-            "device": str(device),
+            **facts,
+            "precisions": sorted({r["precision"] for r in records if r.get("precision")}),
             "budget": {"evaluations": budget.evaluations, "cost_epochs": budget.cost},
             "n_train": n_train,
             "groups": [g.__dict__ for g in groups],
