@@ -65,6 +65,7 @@ def cmd_hpo(a: argparse.Namespace) -> None:
         threads=a.threads,
         jobs_per_gpu=a.jobs_per_gpu,
         gpu_wait_minutes=a.gpu_wait_minutes,
+        oom_wait_minutes=a.oom_wait_minutes,
         log=lambda m: print(m, file=sys.stderr, flush=True),
         console=CONSOLE if a.progress else None,
         progress_seconds=a.progress_seconds,
@@ -226,6 +227,12 @@ def parser() -> argparse.ArgumentParser:
         default=0.0,
         help="how long to wait for a free GPU slot (0: as long as it takes)",
     )
+    s.add_argument(
+        "--oom-wait-minutes",
+        type=float,
+        default=10.0,
+        help="after a neighbour's out-of-memory error, how long to wait for the memory",
+    )
     s.add_argument("--progress", action="store_true", help="progress lines on the console")
     s.add_argument("--progress-seconds", type=float, default=10.0)
     s.set_defaults(func=cmd_hpo)
@@ -386,6 +393,7 @@ def _user_error(e: BaseException) -> str | None:
         "DevicePoisoned",
         "NoFreeGPU",
         "GPUUnusable",
+        "NeighbourOOM",
     ):
         return str(e)
     if isinstance(e, RuntimeError) and "device: cuda" in str(e):

@@ -279,14 +279,15 @@ def hpo_resources():
     """Ask for a GPU when the job will train on one (device cuda, or auto where this machine
     shows GPUs); memory and runtime come from config.
 
-    jobs_per_gpu and gpu_wait_minutes travel as resources, not params, so changing them
-    never reruns a job.
+    jobs_per_gpu, gpu_wait_minutes and oom_wait_minutes travel as resources, not params,
+    so changing them never reruns a job.
     """
     res = {
         "mem_mb": config["resources"]["hpo_mem_mb"],
         "runtime": config["resources"]["hpo_runtime_min"],
         "jobs_per_gpu": config["resources"]["jobs_per_gpu"],
         "gpu_wait_minutes": config["resources"]["gpu_wait_minutes"],
+        "oom_wait_minutes": config["resources"]["oom_wait_minutes"],
     }
     if USES_GPU:
         res["gpu"] = 1
@@ -315,6 +316,7 @@ HPO_COMMAND = (
     " --data {input.data} --manifest {input.manifest} --records {output.records}"
     " --summary {output.summary} --threads {threads}"
     " --jobs-per-gpu {resources.jobs_per_gpu} --gpu-wait-minutes {resources.gpu_wait_minutes}"
+    " --oom-wait-minutes {resources.oom_wait_minutes}"
     " --progress --progress-seconds {resources.progress_seconds}"
 )
 
