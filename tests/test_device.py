@@ -111,25 +111,95 @@ def test_out_of_memory_is_a_recorded_failure_and_the_run_goes_on(digits):
     assert out["sample_epochs"] == len(digits.y["train"])  # charged the epoch it trained
 
 
-def test_the_gpu_smoke_check_runs_its_cpu_half_here(tmp_path, monkeypatch):
-    """`gsos gpu-check` on this machine: the fake nvidia-smi lists a GPU, so the job binds
-    as it would on a GPU machine; torch sees none, so the training checks run on the CPU."""
+# --- gsos gpu-check as a go/no-go (issue 29, defect 9) ------------------------------------
+
+GPU_CHECKS = [
+    "GPU inventory", "torch can use the GPUs", "binding", "device", "precision", "warm-up",
+    "training (fp32)", "Hyperband continuation across a save and load",
+    "continuation across devices", "bilevel_vf outer step", "bilevel hypergradient",
+    "data-share evaluation (fabolas, hyperband_data)",
+]  # fmt: skip
+
+
+def test_the_gpu_check_runs_every_check_here_under_cudas_rules(tmp_path, monkeypatch):
+    """`gsos gpu-check` where no GPU is listed (a fake nvidia-smi that lists none): every
+    training check runs on the CPU under CUDA's random-number rules, a continuation across
+    devices (saved on the stand-in GPU, continued on the CPU), a bilevel_vf outer step, a
+    hypergradient and a data share among them. Checked: with bilevel_vf's old draw put back
+    (defect 1) the "bilevel_vf outer step" check fails; with the data order drawn from a
+    device generator, "continuation across devices" fails; the old gpu-check ran none of
+    these."""
+    from test_gpus import fake_nvidia_smi
+
+    from gsos.training.smoke import gpu_check, summary
+
+    fake_nvidia_smi(tmp_path, monkeypatch, "")
+    said = []
+    results = gpu_check("auto", say=said.append, filters=4, env={}, image_size=8)
+    assert [r["check"] for r in results] == GPU_CHECKS, said
+    assert all(r["ok"] for r in results), said
+    assert summary(results) == f"gpu-check: all {len(GPU_CHECKS)} checks passed"
+
+
+def test_the_gpu_check_fails_where_torch_cannot_use_the_listed_gpus(tmp_path, monkeypatch):
+    """Its device check was always true: with GPUs listed that torch cannot use it trained
+    on the CPU and said "all checks passed". Now it fails at once, naming the driver and
+    the wheel's CUDA, and trains nothing. Checked: with the check reverted to ``True`` the
+    run goes on and passes, and this fails."""
     from test_gpus import TWO_GPUS, fake_nvidia_smi
 
-    from gsos.training.smoke import gpu_check
+    from gsos.training.smoke import gpu_check, summary
 
     fake_nvidia_smi(tmp_path, monkeypatch, TWO_GPUS)
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    said = []
-    results = gpu_check("auto", say=said.append, filters=4)
-    # bound by the check: removed here, not through monkeypatch, which would put it back at
-    # teardown and leave every later test of this worker "bound" (the two-GPU workflow test
-    # then saw no job bind a GPU)
-    os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+    env = {}
+    results = gpu_check("auto", say=lambda m: None, filters=4, env=env)
     by_name = {r["check"]: r for r in results}
-    assert all(r["ok"] for r in results), said
-    assert by_name["binding"]["detail"].startswith("CUDA_VISIBLE_DEVICES=")
-    assert "must be equal on a CPU" in by_name["continuation from a saved state"]["detail"]
+    assert not by_name["torch can use the GPUs"]["ok"]
+    assert "NVIDIA driver 535.104.05" in by_name["torch can use the GPUs"]["detail"]
+    assert "training (fp32)" not in by_name and "CUDA_VISIBLE_DEVICES" not in env
+    assert summary(results).startswith("gpu-check: 1 check(s) failed: torch can use the GPUs")
+
+
+def test_the_gpu_check_accepts_a_schedulers_binding(tmp_path, monkeypatch):
+    """Inside a SLURM GPU job (CUDA_VISIBLE_DEVICES set) it said "FAIL binding". Checked:
+    with bind_gpu's old ``return None`` for a set CUDA_VISIBLE_DEVICES, this fails."""
+    from test_gpus import TWO_GPUS, fake_cuda, fake_nvidia_smi
+
+    from gsos.training.smoke import Checks, preflight
+
+    fake_nvidia_smi(tmp_path, monkeypatch, TWO_GPUS)
+    fake_cuda(monkeypatch, count=1)
+    checks = Checks(lambda m: None)
+    slot, listed = preflight("auto", checks, {"CUDA_VISIBLE_DEVICES": "1"}, tmp_path, print)
+    assert listed and checks.passed, checks.results
+    assert checks.results[-1]["detail"].startswith("GPU 1 (CUDA_VISIBLE_DEVICES, set before")
+
+
+def test_the_continuation_check_catches_a_broken_continuation(digits, tmp_path, monkeypatch):
+    """The check held a GPU continuation to 0.05 of accuracy: a continuation that does not
+    restore its data order passed. The rule now (one image of accuracy, 1e-4 of the loss)
+    passes a true continuation and fails one whose data-order generator is not restored.
+    Checked: with the 0.05 accuracy tolerance back in ``continuation_matches``, the broken
+    continuation passes and this fails."""
+    from gsos.training import trainer
+    from gsos.training.smoke import continuation_matches
+
+    settings = TrainSettings.from_config({"model": {"base_filters": 4}})
+    p, state, n_val = {**PARAMS, "epoch": 2}, tmp_path / "s.pt", len(digits.y["val"])
+    whole = trainer.train_and_evaluate(p, digits, 5, settings)
+    trainer.train_and_evaluate({**p, "epoch": 1}, digits, 5, settings, save=state)
+    good = trainer.train_and_evaluate(p, digits, 5, settings, resume=state)
+    assert continuation_matches(whole, good, n_val)[0]
+    real = trainer.resume_state
+
+    def forgets_the_data_order(path, model, opt, gen, device):
+        done = real(path, model, opt, gen, device)
+        gen.manual_seed(12345)
+        return done
+
+    monkeypatch.setattr(trainer, "resume_state", forgets_the_data_order)
+    broken = trainer.train_and_evaluate(p, digits, 5, settings, resume=state)
+    assert not continuation_matches(whole, broken, n_val)[0]
 
 
 # --- CUDA's random-number rules on the CPU (gsos.training.standins) ----------------------

@@ -118,13 +118,12 @@ def cmd_run(snakemake_args: list[str]) -> None:
 
 
 def cmd_gpu_check(a: argparse.Namespace) -> None:
-    from gsos.training.smoke import gpu_check
+    from gsos.training.smoke import gpu_check, summary
 
     results = gpu_check(a.device)
-    failed = [r["check"] for r in results if not r["ok"]]
-    if failed:
-        raise SystemExit(f"gpu-check: {len(failed)} check(s) failed: {', '.join(failed)}")
-    print(f"gpu-check: all {len(results)} checks passed")
+    if not all(r["ok"] for r in results):
+        raise SystemExit(summary(results))
+    print(summary(results))
 
 
 def cmd_check_config(a: argparse.Namespace) -> None:
@@ -281,7 +280,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser(
         "gpu-check",
-        help="bind, precision, warm-up, bf16 training and continuation on this machine (~1 min)",
+        help="go or no-go for the GPU path on this machine (~1 min on a GPU): torch sees the "
+        "GPUs, binding, precision, training, continuations, bilevel_vf, data shares",
     )
     s.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     s.set_defaults(func=cmd_gpu_check)

@@ -29,7 +29,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.overrides import TorchFunctionMode
 
 DRAWS = frozenset({"randperm", "rand", "randn", "randint"})
 _MARK = 0xC0  # appended to a stand-in GPU generator's state: it no longer fits a host one
@@ -63,35 +62,48 @@ def _generator_factory(real: type) -> type:
     return Generator
 
 
-class _Rules(TorchFunctionMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.refused = 0
+class _Rules:
+    """The draws of :data:`DRAWS`, each replaced by one that checks its generator first
+    (module attributes, not a TorchFunctionMode: a mode would put every torch call of a
+    training through Python, several times slower)."""
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-        kwargs = kwargs or {}
-        gen = kwargs.get("generator")
-        if gen is not None and getattr(func, "__name__", "") in DRAWS:
-            draw_on_gpu = kwargs.get("device") is not None
-            gen_on_gpu = isinstance(gen, GPUGenerator)
-            if draw_on_gpu != gen_on_gpu:
-                self.refused += 1
-                want, found = ("cuda", "cpu") if draw_on_gpu else ("cpu", "cuda")
-                raise RuntimeError(
-                    f"Expected a '{want}' device type for generator but found '{found}' "
-                    f"(torch.{func.__name__}; CUDA's rule, enforced by gsos's CPU stand-in)"
-                )
-        return func(*args, **kwargs)
+    def __init__(self) -> None:
+        self.refused = 0
+        self.real = {name: getattr(torch, name) for name in DRAWS}
+
+    def checked(self, name: str) -> Any:
+        real = self.real[name]
+
+        def draw(*args: Any, **kwargs: Any) -> Any:
+            gen = kwargs.get("generator")
+            if gen is not None:
+                draw_on_gpu = kwargs.get("device") is not None
+                gen_on_gpu = isinstance(gen, GPUGenerator)
+                if draw_on_gpu != gen_on_gpu:
+                    self.refused += 1
+                    want, found = ("cuda", "cpu") if draw_on_gpu else ("cpu", "cuda")
+                    raise RuntimeError(
+                        f"Expected a '{want}' device type for generator but found '{found}' "
+                        f"(torch.{name}; CUDA's rule, enforced by gsos's CPU stand-in)"
+                    )
+            return real(*args, **kwargs)
+
+        return draw
 
 
 @contextlib.contextmanager
 def cuda_rng_rules() -> Iterator[_Rules]:
     """CUDA's random-number rules on the CPU for the duration (see the module's docstring).
-    Yields the mode, whose ``refused`` counts the draws it refused."""
+    Yields the rules, whose ``refused`` counts the draws they refused. Code that took a
+    draw function before (``from torch import randperm``) is not checked."""
     real = torch.Generator
+    rules = _Rules()
     torch.Generator = _generator_factory(real)  # type: ignore[misc]
+    for name in DRAWS:
+        setattr(torch, name, rules.checked(name))
     try:
-        with _Rules() as rules:
-            yield rules
+        yield rules
     finally:
         torch.Generator = real  # type: ignore[misc]
+        for name, draw in rules.real.items():
+            setattr(torch, name, draw)
