@@ -25,6 +25,17 @@ PARAMS = {"num_conv_layers": 2, "lr": 0.01, "dropout_rate": 0.0, "optimizer": "a
           "batch_size": 64}  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """These tests train small CNNs many times; on two cores shared with other jobs, torch's
+    two threads spin against each other (the gpu-check test took 25-32 s with two, 6 s with
+    one, measured side by side under load). Results do not depend on it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def net():
     return torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
 
@@ -513,7 +524,7 @@ def test_a_gpus_facts_name_model_driver_cuda_and_capability(tmp_path, monkeypatc
     assert device_facts(torch.device("cuda")) == {
         "device_name": "NVIDIA H100 80GB HBM3",
         "driver": DRIVER,
-        "cuda": torch.version.cuda,
+        "torch_cuda": torch.version.cuda,
         "capability": "9.0",
     }
 

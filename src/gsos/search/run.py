@@ -346,7 +346,9 @@ def run_hpo(
             raise GPUUnusable(f"device: {device_name}: {problem}")
         device = resolve_device(device_name)  # fails fast, before the data
         facts = {"device": str(device), **device_facts(device)}
-        driver = f" (driver {facts['driver']}, CUDA {facts['cuda']})" if facts["driver"] else ""
+        driver = (
+            f" (driver {facts['driver']}, CUDA {facts['torch_cuda']})" if facts["driver"] else ""
+        )
         log(f"training on {facts['device']}: {facts['device_name']}{driver}")
         space = SearchSpace.from_config(settings["search_space"], settings.get("fixed"))
         manifest = json.loads(Path(manifest_path).read_text())

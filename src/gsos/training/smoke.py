@@ -176,7 +176,7 @@ def _train_checks(
         "device",
         device.type == ("cuda" if listed else "cpu"),  # GPUs listed and usable: on one
         f"{device}: {facts['device_name']}"
-        + (f", driver {facts['driver']}, CUDA {facts['cuda']}, capability "
+        + (f", driver {facts['driver']}, CUDA {facts['torch_cuda']}, capability "
            f"{facts['capability']}" if device.type == "cuda" else ""),
     )  # fmt: skip
     # on a CPU, the CPU stands in for the GPU and refuses what CUDA refuses

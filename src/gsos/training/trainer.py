@@ -78,19 +78,20 @@ def cpu_model() -> str | None:
 
 
 def device_facts(device: torch.device) -> dict[str, Any]:
-    """What a run's records name of the device it trained on: the model (a GPU's name, or
-    the CPU's), the NVIDIA driver's version and the CUDA version of torch (None on a CPU),
-    and a GPU's compute capability. Wall-clock times of runs on different devices are not
-    comparable; afterwards, these say which runs those were."""
+    """What a run's records name of the device it trained on: the model (``device_name``: a
+    GPU's name, or the CPU's), the NVIDIA ``driver``'s version and the CUDA version torch
+    was built for (``torch_cuda``; both None on a CPU), and a GPU's compute ``capability``.
+    Wall-clock times of runs on different devices are not comparable; afterwards, these say
+    which runs those were."""
     if device.type != "cuda":
-        return {"device_name": cpu_model(), "driver": None, "cuda": None, "capability": None}
+        return {"device_name": cpu_model(), "driver": None, "torch_cuda": None, "capability": None}
     from gsos.training.gpus import gpu_facts
 
     capability = cuda_capability(device)
     return {
         "device_name": torch.cuda.get_device_name(device),
         "driver": gpu_facts().driver,
-        "cuda": torch.version.cuda,
+        "torch_cuda": torch.version.cuda,
         "capability": ".".join(map(str, capability)) if capability else None,
     }
 
