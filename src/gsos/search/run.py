@@ -105,16 +105,16 @@ class GPUMemory:
 
 
 def gpu_memory(device: torch.device) -> GPUMemory | None:
-    """The training GPU's memory now (None on any other device)."""
+    """The training GPU's memory now (None on any other device, or where CUDA cannot say:
+    the error is then taken for the configuration's own)."""
     if device.type != "cuda":
         return None
-    free, total = torch.cuda.mem_get_info(device)
-    return GPUMemory(
-        total,
-        free,
-        torch.cuda.memory_reserved(device),
-        torch.cuda.max_memory_reserved(device),
-    )
+    try:
+        free, total = torch.cuda.mem_get_info(device)
+        held, peak = torch.cuda.memory_reserved(device), torch.cuda.max_memory_reserved(device)
+    except RuntimeError:
+        return None
+    return GPUMemory(total, free, held, peak)
 
 
 def requested_bytes(text: str) -> int:
