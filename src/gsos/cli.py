@@ -64,6 +64,8 @@ def cmd_hpo(a: argparse.Namespace) -> None:
         cost_epochs=a.cost_epochs,
         threads=a.threads,
         jobs_per_gpu=a.jobs_per_gpu,
+        gpu_wait_minutes=a.gpu_wait_minutes,
+        oom_wait_minutes=a.oom_wait_minutes,
         log=lambda m: print(m, file=sys.stderr, flush=True),
         console=CONSOLE if a.progress else None,
         progress_seconds=a.progress_seconds,
@@ -122,13 +124,12 @@ def cmd_run(snakemake_args: list[str]) -> None:
 
 
 def cmd_gpu_check(a: argparse.Namespace) -> None:
-    from gsos.training.smoke import gpu_check
+    from gsos.training.smoke import gpu_check, summary
 
     results = gpu_check(a.device)
-    failed = [r["check"] for r in results if not r["ok"]]
-    if failed:
-        raise SystemExit(f"gpu-check: {len(failed)} check(s) failed: {', '.join(failed)}")
-    print(f"gpu-check: all {len(results)} checks passed")
+    if not all(r["ok"] for r in results):
+        raise SystemExit(summary(results))
+    print(summary(results))
 
 
 def cmd_check_config(a: argparse.Namespace) -> None:
@@ -225,6 +226,18 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--threads", type=int, default=1)
     s.add_argument("--jobs-per-gpu", type=int, default=1, help="HPO jobs sharing one GPU")
+    s.add_argument(
+        "--gpu-wait-minutes",
+        type=float,
+        default=0.0,
+        help="how long to wait for a free GPU slot (0: as long as it takes)",
+    )
+    s.add_argument(
+        "--oom-wait-minutes",
+        type=float,
+        default=10.0,
+        help="after a neighbour's out-of-memory error, how long to wait for the memory",
+    )
     s.add_argument("--progress", action="store_true", help="progress lines on the console")
     s.add_argument("--progress-seconds", type=float, default=10.0)
     s.set_defaults(func=cmd_hpo)
@@ -282,7 +295,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser(
         "gpu-check",
-        help="bind, precision, warm-up, bf16 training and continuation on this machine (~1 min)",
+        help="go or no-go for the GPU path on this machine (~1 min on a GPU): torch sees the "
+        "GPUs, binding, precision, training, continuations, bilevel_vf, data shares",
     )
     s.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     s.set_defaults(func=cmd_gpu_check)
@@ -393,6 +407,8 @@ def _user_error(e: BaseException) -> str | None:
         "RecordWriteError",
         "DevicePoisoned",
         "NoFreeGPU",
+        "GPUUnusable",
+        "NeighbourOOM",
     ):
         return str(e)
     if isinstance(e, RuntimeError) and "device: cuda" in str(e):

@@ -1,4 +1,5 @@
 import json
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -74,18 +75,26 @@ say_config_warnings()
 
 
 def check_device_here():
-    """device: cuda on a machine with no GPU fails every HPO job minutes in; say so at once.
+    """device: cuda on a machine with no GPU fails every HPO job minutes in, and GPUs that
+    torch cannot use (a driver older than the wheel's CUDA, a container without the devices)
+    would leave device: auto training on the CPU; say so at once.
 
     Only when jobs run on this machine: a cluster's login node often has no GPU while its
     compute nodes do (there, each HPO job checks for itself before loading any data).
+    torch is imported only where GPUs are listed.
     """
-    from gsos.training.gpus import gpu_visible
+    from gsos.training.gpus import gpu_visible, inventory, torch_gpu_problem
 
-    if config["device"] == "cuda" and workflow.local_exec and not gpu_visible():
+    if not workflow.local_exec or config["device"] == "cpu":
+        return
+    if config["device"] == "cuda" and not gpu_visible():
         raise WorkflowError(
             "device: cuda, but this machine shows no GPU (no nvidia-smi GPU, no /dev/nvidia*); "
             "set device: cpu or auto in the config, or run where the GPUs are"
         )
+    problem = torch_gpu_problem(inventory())
+    if problem is not None:
+        raise WorkflowError(f"device: {config['device']}: {problem}")
 
 
 def check_until_here():
@@ -293,21 +302,32 @@ def gpu_units():
 
 GPU_UNITS = gpu_units()
 USES_GPU = config["device"] == "cuda" or (config["device"] == "auto" and GPU_UNITS > 0)
-if USES_GPU and GPU_UNITS and "gpu" not in workflow.global_resources:
-    # a local run starts no more GPU jobs than there are slots, unless --resources says
-    workflow.register_resource("gpu", GPU_UNITS * config["resources"]["jobs_per_gpu"])
+if USES_GPU and GPU_UNITS:
+    per_gpu = config["resources"]["jobs_per_gpu"]
+    if "gpu" not in workflow.global_resources:
+        # a local run starts no more GPU jobs than there are slots, unless --resources says
+        workflow.register_resource("gpu", GPU_UNITS * per_gpu)
+        why = f"{GPU_UNITS} GPU unit(s) x resources.jobs_per_gpu {per_gpu}"
+    else:
+        why = f"--resources gpu (or a profile's resources), for {GPU_UNITS} GPU unit(s)"
+    slots = workflow.global_resources["gpu"]
+    slots = getattr(slots, "value", slots)  # a Resource in Snakemake 9, an int before
+    print(f"GPU slots: {slots} training job(s) at once ({why})", file=sys.stderr)
 
 
 def hpo_resources():
     """Ask for a GPU when the job will train on one (device cuda, or auto where this machine
     shows GPUs); memory and runtime come from config.
 
-    jobs_per_gpu travels as a resource, not a param, so changing it never reruns a job.
+    jobs_per_gpu, gpu_wait_minutes and oom_wait_minutes travel as resources, not params,
+    so changing them never reruns a job.
     """
     res = {
         "mem_mb": config["resources"]["hpo_mem_mb"],
         "runtime": config["resources"]["hpo_runtime_min"],
         "jobs_per_gpu": config["resources"]["jobs_per_gpu"],
+        "gpu_wait_minutes": config["resources"]["gpu_wait_minutes"],
+        "oom_wait_minutes": config["resources"]["oom_wait_minutes"],
     }
     if USES_GPU:
         res["gpu"] = 1
@@ -335,7 +355,8 @@ HPO_COMMAND = (
     " --settings {params.settings:q} {params.options}"
     " --data {input.data} --manifest {input.manifest} --records {output.records}"
     " --summary {output.summary} --threads {threads}"
-    " --jobs-per-gpu {resources.jobs_per_gpu}"
+    " --jobs-per-gpu {resources.jobs_per_gpu} --gpu-wait-minutes {resources.gpu_wait_minutes}"
+    " --oom-wait-minutes {resources.oom_wait_minutes}"
     " --progress --progress-seconds {resources.progress_seconds}"
 )
 

@@ -27,6 +27,7 @@ import pandas as pd
 
 from gsos.atomic import atomic_write_text
 from gsos.reports.comparisons import AT_COMMON, adjusted_of, family, size
+from gsos.reports.devices import mixed_devices_caveat
 from gsos.reports.formats import bound_text, fmt_number, to_latex
 from gsos.reports.paper import GSOS, SIM, comparison_key
 from gsos.reports.stats import NO_SPREAD, p_text
@@ -232,6 +233,9 @@ def summarise(
     caveat = regime_caveat(regime)
     if caveat:
         out["caveats"].append(caveat)
+    mixed = mixed_devices_caveat(runs)  # issue 29: devices are named in records
+    if mixed:
+        out["caveats"].append(mixed)
     ran_out: dict[str, int] = {}
     for r in runs:
         if any(x.get("note") for x in r):
