@@ -233,7 +233,7 @@ def summarise(
     caveat = regime_caveat(regime)
     if caveat:
         out["caveats"].append(caveat)
-    mixed = mixed_devices_caveat(runs)  # issue 29: devices are named in records
+    mixed = mixed_devices_caveat(runs)
     if mixed:
         out["caveats"].append(mixed)
     ran_out: dict[str, int] = {}
