@@ -4,6 +4,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from gsos.config import ConfigError, load_config, load_schema
+from gsos.reports.studies import STUDIES_FILE
 from gsos.search.optimizers.registry import PAPER_PAIR, STRATEGIES
 from gsos.search.optimizers.registry import strategy as registered
 
@@ -340,7 +341,7 @@ PAPER_DATASET_RAN = any(config["datasets"][d].get("paper") for d in DATASETS)
 PAIR_RAN = "simultaneous" in RUN_STRATEGIES and "gsos" in RUN_STRATEGIES
 
 
-STUDIES = f"{RESULTS}/optuna-journal.log"  # every run as an Optuna study (gsos.reports.studies)
+STUDIES = f"{RESULTS}/{STUDIES_FILE}"  # every run as an Optuna study (gsos.reports.studies)
 
 
 def pilot_runs():
