@@ -117,6 +117,25 @@ def cmd_strategies(a: argparse.Namespace) -> None:
     write_strategies(a.records, a.measured or [], a.outdir)
 
 
+def cmd_studies(a: argparse.Namespace) -> None:
+    from gsos.reports.studies import write_studies
+
+    n = write_studies(a.records, a.pilots or [], json.loads(a.settings), a.out)
+    runs = len(a.records) + len(a.pilots or [])
+    print(f"{runs} runs, {n} trials as Optuna studies in {a.out}", file=sys.stderr)
+
+
+def cmd_dashboard(a: argparse.Namespace) -> None:
+    from gsos.config import load_layers, recorded_run_config
+    from gsos.reports.dashboard import serve
+
+    cfg = load_layers(a.configfile, a.config)
+    recorded = recorded_run_config(cfg["experiment"], a.directory)
+    if recorded is not None:  # the config the run uses (its --config included)
+        cfg = recorded[0]
+    serve(cfg, a.directory, a.host, a.port, a.poll, say=CONSOLE)
+
+
 def cmd_run(snakemake_args: list[str]) -> None:
     from gsos.launch import run
 
@@ -286,6 +305,27 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--outdir", type=Path, required=True)
     s.set_defaults(func=cmd_strategies)
 
+    s = sub.add_parser("studies", help="every run as an Optuna study, in one journal file")
+    s.add_argument("--records", type=Path, nargs="+", required=True, help="runs' records")
+    s.add_argument("--pilots", type=Path, nargs="*", help="pilot runs' records")
+    s.add_argument("--settings", required=True, help="experiment and config, as JSON")
+    s.add_argument("--out", type=Path, required=True)
+    s.set_defaults(func=cmd_studies)
+
+    s = sub.add_parser(
+        "dashboard",
+        help="optuna-dashboard on this machine for an experiment, live while its runs go",
+        description="Serves every run of the experiment (finished or still going) as an "
+        "Optuna study in optuna-dashboard, read from the runs' journals; stop it with Ctrl-C.",
+    )
+    s.add_argument("--configfile", type=Path, nargs="*", default=[], help="as given to snakemake")
+    s.add_argument("--config", nargs="*", help="KEY=VALUE, as given to snakemake")
+    s.add_argument("--directory", type=Path, default=Path("."), help="where the workflow runs")
+    s.add_argument("--host", default="127.0.0.1", help="address to serve on (this machine)")
+    s.add_argument("--port", type=int, default=8080, help="0: any free port")
+    s.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the journals")
+    s.set_defaults(func=cmd_dashboard)
+
     s = sub.add_parser(
         "run",
         help="check the config, run the workflow (snakemake's arguments), then its report",
@@ -437,7 +477,7 @@ def main(argv: list[str] | None = None) -> None:
     os.dup2(log.fileno(), 2)  # native libraries' messages too
     sys.stderr = log
     CONSOLE = Console(console, log)
-    if args.command not in ("hpo", "run", "check-config", "status", "gpu-check"):
+    if args.command not in ("hpo", "run", "check-config", "status", "gpu-check", "dashboard"):
         every = float(os.environ.get("GSOS_PROGRESS_SECONDS", "0") or 0)
         target = getattr(args, "out", None) or getattr(args, "outdir", None) or ""
         heartbeat(f"{args.command} {target}".strip(), CONSOLE, every)

@@ -5,6 +5,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from gsos.config import ConfigError, load_config, load_schema
+from gsos.reports.studies import STUDIES_FILE
 from gsos.search.optimizers.registry import PAPER_PAIR, STRATEGIES
 from gsos.search.optimizers.registry import strategy as registered
 
@@ -401,6 +402,30 @@ PAPER_DATASET_RAN = any(config["datasets"][d].get("paper") for d in DATASETS)
 PAIR_RAN = "simultaneous" in RUN_STRATEGIES and "gsos" in RUN_STRATEGIES
 
 
+STUDIES = f"{RESULTS}/{STUDIES_FILE}"  # every run as an Optuna study (gsos.reports.studies)
+
+
+def pilot_runs():
+    """The pilot runs this experiment makes: those some dataset's measured groups read."""
+    if not MEASURED or config["measured_groups"]["source"] == "file":
+        return []
+    from types import SimpleNamespace
+
+    inputs = [measure_inputs(SimpleNamespace(dataset=d))["pilots"] for d in DATASETS]
+    return sorted({p for files in inputs for p in files})
+
+
+def studies_settings():
+    """The experiment and its config, the studies' attributes (the report's own entry left
+    out: it is not a setting, and it changes once the report exists)."""
+    return as_json(
+        {
+            "experiment": EXPERIMENT,
+            "config": {k: v for k, v in config.items() if k != "summary_page"},
+        }
+    )
+
+
 def measured_group_files():
     return expand(f"{RESULTS}/measured_groups/{{dataset}}.json", dataset=DATASETS) if MEASURED else []
 
@@ -422,6 +447,7 @@ def final_outputs():
             tables.append("importance")
             figures.append("figure1")
     return [
+        STUDIES,
         *expand(f"{REPORTS}/{{table}}.{{ext}}", table=tables, ext=FORMATS),
         *expand(f"{REPORTS}/{{figure}}.{{ext}}", figure=figures, ext=["png", "pdf"]),
     ]

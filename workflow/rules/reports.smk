@@ -227,3 +227,25 @@ rule table5:
         f"{BENCH}/table5.tsv"
     shell:
         "python -m gsos --log {log} table5 --settings {params.settings:q} --out {output.table5_csv}"
+
+
+# Every run (pilot runs included) as an Optuna study, for optuna-dashboard and the field's other
+# viewers: derived from the records whole, never read back (gsos/reports/studies.py says how).
+rule optuna_studies:
+    input:
+        records=run_records(),
+        pilots=pilot_runs(),
+    output:
+        STUDIES,
+    params:
+        settings=studies_settings(),
+    threads: 1
+    conda:
+        "../../envs/reports.yaml"
+    log:
+        f"{LOGS}/optuna_studies.log",
+    benchmark:
+        f"{BENCH}/optuna_studies.tsv"
+    shell:
+        "python -m gsos --log {log} studies --records {input.records} --pilots {input.pilots}"
+        " --settings {params.settings:q} --out {output}"

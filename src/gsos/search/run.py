@@ -390,6 +390,7 @@ def run_hpo(
                 "dataset": dataset,
                 "strategy": strategy,
                 "run_key": key,
+                "code_version": code_version(),  # the code that wrote it (its study says so)
                 **facts,
             },
             max_failure_fraction=float(
