@@ -5,30 +5,9 @@ within 1 point with the runs that never get there counted at the common cost, th
 import math
 
 import pytest
+from test_summary import run
 
 from gsos.reports.strategies import at_cost, curve, ranks_table, strategies_table
-
-COST = 100  # sample-epochs a trial
-
-
-def run(strategy, seed, vals, tests=None, dataset="d"):
-    tests = tests or [v - 0.01 for v in vals]
-    return [
-        {
-            "dataset": dataset,
-            "strategy": strategy,
-            "seed": seed,
-            "iteration": i + 1,
-            "status": "ok",
-            "val_accuracy": v,
-            "test_accuracy": t,
-            "sample_epochs": COST,
-            "elapsed_seconds": float(i + 1),
-            "params": {"x": i},
-            "continues": None,
-        }  # fmt: skip
-        for i, (v, t) in enumerate(zip(vals, tests, strict=True))
-    ]
 
 
 def experiment():

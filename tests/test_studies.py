@@ -17,22 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ROOT, layered, tiny_config, tiny_hpo_settings
+from test_golden import SPACE as GOLDEN_SPACE
 
 from gsos.search.records import RecordWriter, read_records
 
 GOLDEN = ROOT / "tests" / "golden" / "gsos_digits.json"  # a real GSOS run on the digits
-SPACE = {  # the space the golden run searched
-    "num_conv_layers": {"type": "choice", "values": [2, 3, 4], "default": 3},
-    "lr": {"type": "loguniform", "low": 1.0e-5, "high": 1.0, "default": 0.01},
-    "dropout_rate": {"type": "uniform", "low": 0.0, "high": 0.9, "default": 0.0},
-    "optimizer": {"type": "choice", "values": ["adam", "sgd"], "default": "adam"},
-    "epoch": {"type": "int", "low": 1, "high": 2, "default": 1},
-    "stride": {"type": "choice", "values": [1, 2], "default": 1},
-    "padding": {"type": "choice", "values": ["valid", "same"], "default": "same"},
-    "kernel": {"type": "choice", "values": [3, 5], "default": 3},
-    "num_fc_units": {"type": "int", "low": 64, "high": 256, "default": 64},
-    "batch_size": {"type": "choice", "values": [32, 64, 128, 256], "default": 32},
-}
+SPACE = GOLDEN_SPACE  # the space the golden run searched
 
 
 def golden() -> list[dict]:
