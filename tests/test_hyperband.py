@@ -411,3 +411,136 @@ def test_bohb_widens_only_continuous_bandwidths_for_its_candidates():
     assert wide.bandwidth.tolist() == pytest.approx([0.03, 0.2])
     fit = KDE.fit(np.array([[0.2, 0.0]]), continuous_box(), 0.05)
     assert fit.bandwidth.tolist() == [0.05, 0.05]  # one point: no spread, the minimum
+
+
+# --- the edges of the budget, and what BOHB is told --------------------------------------
+
+
+def continued(budget):
+    """The first bracket on a cost budget, its first two rungs told (9 + 3 x 2 epochs if
+    they fit): the evaluations asked."""
+    d = Driver(hyperband(Budget(cost=budget)))
+    d.rung(RUNG0)
+    for acc in (0.9, 0.97, 0.93):
+        ev = d.ask()
+        if ev is None:
+            break
+        d.tell(ev, acc)
+    return d
+
+
+def test_continuations_that_fit_exactly_keep_their_state_for_the_next_rung():
+    d = continued(15.0)  # 9 + 3 x (3 - 1): each continuation costs 2, not 3 or 4
+    assert [(ev.budget, ev.keep_state) for ev in d.asked[9:]] == [(3, True)] * 3
+    assert d.ask() is None  # nothing left for the top rung
+
+
+def test_a_continuation_cut_short_keeps_no_state():
+    d = continued(14.0)  # the third continuation has 1 epoch left, not 2
+    last = d.asked[-1]
+    assert (last.budget, last.continues, last.keep_state) == (2, 4, False)
+    assert d.ask() is None
+
+
+@pytest.mark.parametrize("budget, epochs", [(20.0, 8), (16.0, 4)])
+def test_a_whole_number_of_epochs_left_is_trained_to_the_last(budget, epochs):
+    """5 (or 1) epochs left exactly: all of them are trained, not one fewer."""
+    d = continued(budget)
+    last = d.ask()
+    assert (last.budget, last.params["epoch"], last.continues) == (epochs, epochs, 11)
+
+
+def test_less_than_the_first_rung_ends_the_run_before_it_starts():
+    assert hyperband(Budget(cost=0.5)).ask() is None
+
+
+def test_a_tie_promotes_the_earlier_evaluation_whatever_order_it_is_told_in():
+    """A repeat of an earlier bracket's configuration is told that evaluation's outcome
+    (its earlier iteration) after the rung's fresh ones: on a tie it still goes first."""
+    opt = hyperband()
+    evs = [opt.ask() for _ in range(9)]
+    for i, ev in enumerate(evs[:8]):
+        opt.tell(ev, Outcome(20 + i, "ok", 0.9 if i == 0 else 0.5, 1.0))
+    opt.tell(evs[8], Outcome(3, "ok", 0.9, 0.0, repeat=True))
+    assert [opt.ask().continues for _ in range(3)] == [3, 20, 21]
+
+
+def test_a_finished_trial_without_an_accuracy_is_not_promoted():
+    d = Driver(hyperband())
+    evs = [d.ask() for _ in range(9)]
+    for ev, acc in zip(evs, [None] + RUNG0[1:], strict=True):
+        d.tell(ev, acc)  # iteration 1 'ok' with no accuracy: nothing to rank it by
+    assert [d.ask().continues for _ in range(3)] == [6, 2, 4]
+
+
+def test_data_share_evaluations_carry_their_configuration():
+    space = SearchSpace.from_config(
+        {
+            "lr": {"type": "loguniform", "low": 1e-5, "high": 1.0, "default": 0.01},
+            "epoch": {"type": "int", "low": 1, "high": 9, "default": 2},
+        }
+    )
+    view = View.of(space, ["lr"])
+    opt = make_hyperband_data(view, 0, Budget(evaluations=9), {})
+    ev = opt.ask()
+    u = ev.raw["lr"]
+    assert ev.params == {"lr": pytest.approx(10 ** (-5 + 5 * u)), "epoch": 2}
+    assert ev.budget == 2 and 0 <= u <= 1
+
+
+def test_the_last_data_share_is_worth_it_down_to_a_third_of_the_smallest():
+    """Left exactly a third of the smallest share (1/27 of one epoch): trained."""
+    space = SearchSpace.from_config(
+        {
+            "lr": {"type": "loguniform", "low": 1e-5, "high": 1.0, "default": 0.01},
+            "epoch": {"type": "int", "low": 1, "high": 9, "default": 1},
+        }
+    )
+    opt = make_hyperband_data(View.of(space, ["lr"]), 0, Budget(cost=1 + 1 / 27), {})
+    d = Driver(opt)
+    for _ in range(9):
+        ev = d.ask()
+        d.tell(ev, 0.5, cost=1 / 9)
+    last = d.ask()
+    assert last is not None and last.data_fraction == pytest.approx(1 / 27)
+
+
+def test_bohb_is_told_each_configuration_at_its_budget():
+    """BOHB models each budget apart: its observations are keyed by the rung's epochs (or
+    data share), hold the configuration's vector and its loss (inf for a failure)."""
+    opt = make_bohb(VIEW, 0, Budget(evaluations=100), {})
+    d = Driver(opt)
+    evs = d.rung(RUNG0, ["ok"] * 8 + ["fail"])
+    obs = opt.sampler.observations
+    assert list(obs) == [1]
+    box = Box(VIEW)
+    for ev, (vector, loss), acc in zip(evs, obs[1], RUNG0, strict=True):
+        u = [ev.raw[n] for n in VIEW.names]
+        assert np.allclose(vector, box.vector(u))
+        assert loss == (math.inf if ev is evs[-1] else pytest.approx(1 - acc))
+    d.tell(d.ask(), 0.9)
+    assert list(obs) == [1, 3] and len(obs[3]) == 1
+    shares = Hyperband(VIEW, Budget(evaluations=100), Fidelity("data_fraction", 1 / 9, 1.0), 3,
+                       KDESampler(box, np.random.default_rng(0)))  # fmt: skip
+    ev = shares.ask()
+    shares.tell(ev, Outcome(1, "ok", 0.5, 0.1))
+    assert list(shares.sampler.observations) == [pytest.approx(1 / 9)]
+
+
+def test_bohb_and_hyperband_data_read_their_own_sections_and_seeds():
+    settings = {"bohb": {"eta": 2}, "hyperband_data": {"eta": 2, "min_fraction": 0.25}}
+    bohb = make_bohb(VIEW, 0, Budget(evaluations=5), settings)
+    assert bohb.eta == 2 and [r.budget for r in bohb.rungs] == [1, 2, 4, 9]
+    data = make_hyperband_data(VIEW, 0, Budget(evaluations=5), settings)
+    assert data.eta == 2 and data.fidelity.low == 0.25 and data.rungs[0].budget == 0.25
+    assert make_bohb(VIEW, 0, Budget(evaluations=5), {}).eta == 3
+    for make in (make_bohb, make_hyperband_data):
+        a, b, c = (make(VIEW, s, Budget(evaluations=5), {}) for s in (4, 4, 5))
+        ra, rb, rc = ([x.ask().raw for _ in range(3)] for x in (a, b, c))
+        assert ra == rb and ra != rc
+
+
+def test_schedule_rounds_rungs_to_whole_epochs_unless_told_otherwise():
+    assert [[r.budget for r in b] for b in schedule(1, 10, 3)] == [[1, 3, 10], [3, 10], [10]]
+    fractional = schedule(1, 10, 3, whole=False)
+    assert [r.budget for r in fractional[0]] == pytest.approx([10 / 9, 10 / 3, 10])
