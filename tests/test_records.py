@@ -358,3 +358,120 @@ def test_a_holder_that_is_not_stopped_or_not_named_is_said_plainly(tmp_path):
     lock.path.write_text(f"pid {os.getpid()} on elsewhere since 10:00:00\n")
     assert lock.holder() == f"pid {os.getpid()} on elsewhere since 10:00:00"
     assert not process_stopped(os.getpid()) and not process_stopped(2**22 + 12345)
+
+
+def test_a_plain_read_leaves_a_torn_line_for_a_writer_to_repair(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b'{"iteration": 1}\n{"iter')
+    assert read_records(path) == [{"iteration": 1}]
+    assert path.read_bytes() == b'{"iteration": 1}\n{"iter'  # a reader changes nothing
+
+
+def test_journal_and_lock_files_are_made_in_new_folders_without_execute_bits(tmp_path):
+    import os
+    import stat
+
+    from gsos.search.records import RunLock
+
+    umask = os.umask(0o022)
+    try:
+        journal = tmp_path / "a" / "b" / "r.journal.jsonl"
+        RecordWriter(journal).append({"iteration": 1})
+        with RunLock(tmp_path / "c" / "d" / "r.journal.jsonl") as lock:
+            lock_mode = stat.S_IMODE(lock.path.stat().st_mode)
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(journal.stat().st_mode) == 0o644
+    assert lock_mode == 0o644
+
+
+def test_one_byte_writes_are_progress_not_failure(tmp_path, monkeypatch):
+    import os
+
+    path = tmp_path / "r.jsonl"
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, data[:1]))
+    RecordWriter(path).append({"iteration": 1})
+    monkeypatch.setattr(os, "write", real_write)
+    assert read_records(path) == [{"iteration": 1}]
+
+
+def test_a_record_without_an_iteration_is_named_by_a_question_mark(tmp_path, monkeypatch):
+    import os
+
+    from gsos.search.records import RecordWriteError
+
+    monkeypatch.setattr(os, "write", lambda fd, data: 0)
+    with pytest.raises(RecordWriteError, match=r"could not record iteration \? in "):
+        RecordWriter(tmp_path / "r.jsonl").append({"x": 1})
+
+
+def test_publishing_copies_where_the_filesystem_has_no_hard_links(tmp_path, monkeypatch):
+    import os
+
+    from gsos.search.records import journal_path, publish
+
+    records = tmp_path / "records.jsonl"
+    journal = journal_path(records)
+    RecordWriter(journal).append({"iteration": 1})
+
+    def no_links(*a):
+        raise OSError("Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    publish(journal, records)
+    assert not records.samefile(journal) and records.read_bytes() == journal.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["records.journal.jsonl", "records.jsonl"]
+
+
+def test_a_waiting_writer_is_quiet_between_its_reminders(tmp_path):
+    import re
+    import threading
+    import time
+
+    from gsos.search.records import RunLock
+
+    journal = tmp_path / "r.journal.jsonl"
+    assert RunLock(journal).every == 30.0  # a reminder every 30 s by default
+    said = []
+    first = RunLock(journal).__enter__()
+    assert re.fullmatch(r"pid \d+ on \S+ since \d\d:\d\d:\d\d\n", first.path.read_text())
+
+    def second():
+        with RunLock(journal, say=said.append):
+            pass
+
+    t = threading.Thread(target=second)
+    t.start()
+    time.sleep(1.2)
+    first.__exit__(None, None, None)
+    t.join(10)
+    assert len(said) == 2 and "waiting for it" in said[0] and "finished" in said[1], said
+
+
+def test_a_process_whose_name_holds_a_parenthesis_is_read_right(tmp_path):
+    """/proc/<pid>/stat names the process in parentheses; a name may hold ') T' itself."""
+    import subprocess
+    import sys
+
+    from gsos.search.records import process_stopped
+
+    code = "open('/proc/self/comm', 'w').write('x) T y'); print('ok', flush=True); input()"
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert child.stdout.readline().strip() == "ok"
+        assert not process_stopped(child.pid)  # running (S), though its name says T
+    finally:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.parametrize("state, stopped", [("T", True), ("t", True), ("S", False), ("R", False)])
+def test_stopped_and_traced_processes_count_as_stopped(monkeypatch, state, stopped):
+    from pathlib import Path
+
+    from gsos.search.records import process_stopped
+
+    monkeypatch.setattr(Path, "read_text", lambda self: f"123 (python) {state} 1 123 123 0")
+    assert process_stopped(123) is stopped
