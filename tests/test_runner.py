@@ -277,3 +277,109 @@ def test_a_record_is_plain_json_as_it_is_read_back(tmp_path):
     records = runner(tmp_path, Script([ev(1)]), Numpy()).run()
     assert records[0]["extra"] == [1, 2] and isinstance(records[0]["val_accuracy"], float)
     assert json.loads(json.dumps(records[0])) == records[0]
+
+
+# --- timing, the console, and resuming a torn journal --------------------------------------
+
+
+def test_a_torn_last_line_is_cut_off_before_the_run_appends(tmp_path):
+    plan = [ev(1), ev(2), ev(3)]
+    with pytest.raises(KeyboardInterrupt):
+        runner(tmp_path, Script(plan), Trainer(kill_at=3)).run()
+    journal = journal_path(tmp_path / "run.jsonl")
+    with journal.open("ab") as f:
+        f.write(b'{"iteration": 3, "stat')  # killed while writing
+    records = runner(tmp_path, Script(plan), Trainer()).run()
+    assert (
+        [r["iteration"] for r in read_records(journal)]
+        == [1, 2, 3]
+        == [r["iteration"] for r in records]
+    )
+
+
+def test_a_one_record_journal_of_other_settings_is_moved_aside(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        runner(tmp_path, Script([ev(1), ev(2)]), Trainer(kill_at=2)).run()
+    records = runner(tmp_path, Script([ev(5)]), Trainer(), run_key="new").run()
+    assert [r["params"]["x"] for r in records] == [5]
+
+
+def test_resuming_says_after_which_iteration(tmp_path):
+    plan = [ev(x) for x in range(1, 6)]
+    with pytest.raises(KeyboardInterrupt):
+        runner(tmp_path, Script(plan), Trainer(kill_at=4)).run()
+    said = []
+    runner(tmp_path, Script(plan), Trainer(), log=said.append).run()
+    assert said[0] == "resuming after iteration 3"
+
+
+def test_records_time_the_ask_the_evaluation_and_the_run(tmp_path):
+    import time
+
+    class Slow(Trainer):
+        def __call__(self, *a):
+            time.sleep(0.05)
+            return super().__call__(*a)
+
+    records = runner(tmp_path, Script([ev(1), ev(2)]), Slow()).run()
+    for r in records:
+        assert 0.05 <= r["eval_seconds"] < 30 and 0 <= r["suggest_seconds"] < 30
+        assert r["elapsed_seconds"] >= r["eval_seconds"] and r["wall_time"] > 1.7e9
+    assert records[0]["elapsed_seconds"] < 1.0  # a fresh run starts its clock at 0
+    assert records[1]["elapsed_seconds"] >= records[0]["elapsed_seconds"] + 0.05
+    assert records[0]["group_index"] == 1
+
+
+def test_the_console_says_each_trials_outcome(tmp_path):
+    class Mixed(Trainer):
+        def __call__(self, evaluation, *a):
+            out = super().__call__(evaluation, *a)
+            x = evaluation.params["x"]
+            if x == 2:
+                return {**out, "status": "stopped", "stop_reason": "cannot beat the best"}
+            if x == 3:
+                return {"status": "diverged", "error": "loss is nan", "val_accuracy": 0.1,
+                        "sample_epochs": 10}  # fmt: skip
+            return out
+
+    said = []
+    runner(tmp_path, Script([ev(1), ev(2), ev(3), ev(4)]), Mixed(fail={4}), log=said.append).run()
+    assert said == [
+        "1 all budget 1 val=0.5100",
+        "2 all budget 1 val=0.5200 STOPPED cannot beat the best",
+        "3 all budget 1 DIVERGED loss is nan",
+        "4 all budget 1 FAIL ValueError: x=4",
+    ]
+
+
+def test_progress_is_said_at_most_every_so_often_and_not_past_the_end():
+    lines = []
+    p = Progress("r", Budget(evaluations=4), lines.append, every=3600.0)
+    recs = [{"iteration": i, "status": "ok", "val_accuracy": 0.5, "elapsed_seconds": 12.0 * i}
+            for i in range(1, 5)]  # fmt: skip
+    p(recs[:1], 10)
+    p(recs[:2], 10)  # within the hour: quiet
+    assert len(lines) == 1 and "12 s elapsed" in lines[0] and "1/4 trials" in lines[0]
+    often = Progress("r", Budget(evaluations=4), lines.append, every=0.0)
+    often(recs, 10)  # the whole budget: left to the final line
+    assert len(lines) == 1
+    often(recs, 10, final=True)
+    assert lines[-1] == "[r] 4/4 trials, best val 0.5000, 48 s elapsed, done"
+
+
+def test_time_left_is_estimated_from_a_tenth_of_the_budget_on():
+    lines = []
+    p = Progress("r", Budget(cost=30.0), lines.append, every=0.0)
+    recs = [{"iteration": i, "status": "ok", "val_accuracy": 0.5, "sample_epochs": 10,
+             "elapsed_seconds": 5.0 * i} for i in range(1, 4)]  # fmt: skip
+    p(recs, 10)  # 3 of 30 epochs: exactly a tenth, 15 s: 135 s to go
+    assert lines[-1].endswith("10% of the cost budget, best val 0.5000, 15 s elapsed, ~135 s left")
+
+
+def test_progress_counts_spent_epochs_and_caps_at_the_budget():
+    p = Progress("r", Budget(cost=2.0), print, every=0.0)
+    assert p.fraction([{"sample_epochs": None}, {"sample_epochs": 1}], 1) == 0.5
+    assert p.fraction([{"sample_epochs": 5}], 1) == 1.0
+    assert Progress("r", Budget(cost=0.5), print, 0.0).fraction([{"sample_epochs": 1}], 4) == 0.5
+    assert Progress("r", Budget(evaluations=2), print, 0.0).fraction([{}] * 5, 1) == 1.0
+    assert Progress("r", Budget(cost=4.0), print, 0.0).fraction([{"sample_epochs": 2}], 0) == 0.5
