@@ -52,6 +52,7 @@ MODULES: dict[str, list[str]] = {
     "reports/strategies.py": ["tests/test_compared.py", "tests/test_tables.py"],
     "config.py": [
         "tests/test_config.py",
+        "tests/test_config_checks.py",
         "tests/test_bad_inputs.py",
         # Snakemake and CLI runs in a subprocess: seconds each, and what they check of
         # config.py the in-process tests check too

@@ -1,0 +1,268 @@
+"""What gsos.config finds on disk and warns of at planning, called directly on the defaults
+with one thing changed: image folders too small for their split, folders a run cannot write
+to, degenerate set-ups said as warnings, and a config changed since the experiment's last
+run (issue 33: each is a check a user relies on and no test pinned)."""
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from gsos.config import (
+    _differences,
+    config_warnings,
+    filesystem_problems,
+    load_layers,
+    record_run_config,
+    recorded_run_config,
+    typed,
+)
+
+
+@pytest.fixture
+def cfg(default_config):
+    return copy.deepcopy(default_config)
+
+
+def images(root: Path, per_class: dict[str, int]) -> Path:
+    for name, n in per_class.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            (root / name / f"{i}.png").write_bytes(b"x")
+    return root
+
+
+def folder_dataset(cfg, path, test_path=None, split=None, name="mine"):
+    source = {"kind": "folder", "path": str(path)}
+    if test_path is not None:
+        source["test_path"] = str(test_path)
+    cfg["datasets"][name] = {"source": source, "image_size": 8, "channels": 1}
+    if split is not None:
+        cfg["datasets"][name]["split"] = split
+    cfg["run"]["datasets"] = ["digits", name]  # an embedded one first: skipped, not the end
+    return cfg
+
+
+# --- image folders ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "split, per_class, refused",
+    [
+        (None, 2, True),  # the default split takes a test share too: 3 images a class
+        (None, 3, False),
+        ({"validation": 0.2, "test": 0.2, "seed": 0}, 2, True),
+        ({"validation": 0.2, "test": 0.0, "seed": 0}, 2, False),  # no test share: 2 do
+        ({"validation": 0.2, "test": 0.0, "seed": 0}, 1, True),
+    ],
+)
+def test_a_folder_needs_enough_images_per_class_for_its_split(
+    cfg, tmp_path, monkeypatch, split, per_class, refused
+):
+    monkeypatch.chdir(tmp_path)
+    folder_dataset(cfg, images(tmp_path / "imgs", {"a": per_class, "b": 5}), split=split)
+    problems = filesystem_problems(cfg)
+    assert bool(problems) == refused, problems
+    if refused:
+        assert (
+            problems[0].startswith("datasets.mine.source.path:")
+            and f"a ({per_class})" in (problems[0])
+        )
+
+
+def test_an_official_test_folder_needs_one_image_a_class_and_the_same_classes(
+    cfg, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    train = images(tmp_path / "train", {"a": 2, "b": 2})  # 2 a class: no test share taken
+    folder_dataset(cfg, train, images(tmp_path / "test", {"a": 1, "b": 1}))
+    assert filesystem_problems(cfg) == []
+    folder_dataset(cfg, train, images(tmp_path / "other", {"a": 1, "c": 1}))
+    (problem,) = filesystem_problems(cfg)
+    assert problem.startswith("datasets.mine.source.test_path: the test folder's classes differ")
+    folder_dataset(cfg, images(tmp_path / "small", {"a": 1, "b": 2}), tmp_path / "missing")
+    problems = filesystem_problems(cfg)  # both folders' problems, not only the last
+    assert [p.split(":")[0] for p in problems] == [
+        "datasets.mine.source.path", "datasets.mine.source.test_path",
+    ]  # fmt: skip
+
+
+def test_folder_checks_are_skipped_where_the_schema_already_failed(cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder_dataset(cfg, tmp_path / "missing")
+    assert len(filesystem_problems(cfg)) == 1
+    for broken in ({"datasets"}, {"run.datasets"}, {"datasets.mine.source"}):
+        assert filesystem_problems(cfg, broken) == []
+
+
+def test_every_dataset_of_the_run_is_checked(cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder_dataset(cfg, tmp_path / "a", name="one")
+    folder_dataset(cfg, tmp_path / "b", name="two")
+    cfg["run"]["datasets"] = ["one", "digits", "two"]
+    assert [p.split(":")[0] for p in filesystem_problems(cfg)] == [
+        "datasets.one.source.path", "datasets.two.source.path",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("folder", ["results", "reports", "logs", "benchmarks"])
+def test_a_folder_the_run_cannot_write_to_is_named(cfg, tmp_path, monkeypatch, folder):
+    monkeypatch.chdir(tmp_path)
+    cfg["experiment"] = "exp1"
+    assert filesystem_problems(cfg) == []
+    (tmp_path / folder).write_text("a file where the folder goes")
+    (problem,) = filesystem_problems(cfg)
+    assert problem.startswith(f"the run writes to {folder}/exp1: {folder} is a file")
+    del cfg["experiment"]
+    assert filesystem_problems(cfg)[0].startswith(f"the run writes to {folder}/default:")
+
+
+# --- warnings --------------------------------------------------------------------------------
+
+
+def with_space(cfg, **entries):
+    cfg["search_space"].update(entries)
+    return cfg
+
+
+@pytest.mark.parametrize("high, warned", [(2, True), (3, False), (9, False)])
+def test_hyperband_with_one_rung_is_warned_only_then(cfg, high, warned):
+    """Epochs 1..2 at eta 3: one rung (random search); 1..3 gives two rungs."""
+    with_space(cfg, epoch={"type": "int", "low": 1, "high": high, "default": 1})
+    found = [w for w in config_warnings(cfg) if w.startswith("hyperband:")]
+    assert bool(found) == warned
+    if warned:
+        assert "hyperband trains every configuration at the full budget" in found[0]
+    cfg["run"]["strategies"] = ["simultaneous"]  # no Hyperband in the run: nothing to say
+    assert not [w for w in config_warnings(cfg) if w.startswith("hyperband:")]
+
+
+def test_bohb_and_gsos_with_hyperband_inside_are_warned_as_themselves(cfg):
+    with_space(cfg, epoch={"type": "int", "low": 1, "high": 2, "default": 1})
+    cfg["run"]["strategies"] = ["bohb"]
+    (w,) = [w for w in config_warnings(cfg) if "one rung" in w]
+    assert w.startswith("bohb:") and "bohb trains every" in w
+
+
+def test_tpe_learning_curve_strategies_count_as_tpe_users(cfg):
+    cfg["run"]["strategies"] = ["tpe_lc"]
+    cfg["tpe"]["n_startup_jobs"] = cfg["hpo"]["iterations"]
+    (w,) = [w for w in config_warnings(cfg) if w.startswith("tpe.n_startup_jobs")]
+    assert "tpe_lc never leave(s) the random start" in w
+
+
+def test_gsos_groups_no_larger_than_the_random_start_are_warned(cfg):
+    """100 iterations in shares 4:3:3 are 40, 30, 30: with 30 random starts the last two
+    groups never leave them (a group of exactly 30 included)."""
+    cfg["run"]["strategies"] = ["gsos"]
+    cfg["tpe"]["n_startup_jobs"] = 30
+    (w,) = [w for w in config_warnings(cfg) if "gsos group" in w]
+    assert "group(s) G2, G3 have no more iterations than that" in w
+    cfg["tpe"]["n_startup_jobs"] = 29
+    assert not [w for w in config_warnings(cfg) if "gsos group" in w]
+
+
+def test_gsos_groups_that_cannot_be_split_are_left_to_the_checks(cfg):
+    cfg["run"]["strategies"] = ["gsos"]
+    cfg["hpo"]["iterations"] = 2  # fewer than the groups: a problem, said elsewhere
+    assert not [w for w in config_warnings(cfg) if "gsos group" in w]
+    cfg["gsos"]["groups"][0].pop("share")
+    cfg["hpo"]["iterations"] = 100
+    config_warnings(cfg)  # a group without a share: not this function's to say
+
+
+@pytest.mark.parametrize(
+    "size, layers, pool, warned_other",
+    [(8, 4, 2, None), (8, 6, 2, 3), (4, 5, 2, 3), (8, 6, 3, 4), (8, 6, 1, None), (1, 5, 2, 5)],
+)
+def test_convolutions_on_single_pixels_are_warned(cfg, size, layers, pool, warned_other):
+    """8×8 images halve to 1×1 after 3 poolings: up to 2 layers more are let pass."""
+    cfg["datasets"]["digits"]["image_size"] = size
+    cfg["model"]["pool_size"] = pool
+    with_space(cfg, num_conv_layers={"type": "choice", "values": [2, layers], "default": 2})
+    found = [w for w in config_warnings(cfg) if w.startswith("search_space.num_conv_layers")]
+    assert bool(found) == (warned_other is not None), found
+    if found:
+        assert f"up to {layers} layers" in found[0]
+        assert f"the other {warned_other} convolve single pixels" in found[0]
+
+
+def test_fixed_layers_and_a_missing_size_or_pool_are_read_as_the_model_reads_them(cfg):
+    cfg["fixed"] = {"num_conv_layers": 7}
+    del cfg["search_space"]["num_conv_layers"]
+    (w,) = [w for w in config_warnings(cfg) if "convolve single pixels" in w]
+    assert "up to 7 layers" in w and "the other 4" in w
+    del cfg["model"]["pool_size"]  # the model's default pool: 2
+    assert [w for w in config_warnings(cfg) if "convolve single pixels" in w] == [w]
+    cfg["datasets"]["digits"].pop("image_size")  # no size known: nothing to say
+    assert not [w for w in config_warnings(cfg) if "convolve single pixels" in w]
+    cfg["run"]["datasets"] = ["nowhere", "digits"]
+    config_warnings(cfg)
+
+
+def test_layers_as_a_range_or_words_are_read_for_their_largest(cfg):
+    with_space(cfg, num_conv_layers={"type": "int", "low": 2, "high": 6, "default": 2})
+    assert [w for w in config_warnings(cfg) if "up to 6 layers" in w]
+    with_space(cfg, num_conv_layers={"type": "choice", "values": ["a", "b"], "default": "a"})
+    assert not [w for w in config_warnings(cfg) if "convolve" in w]
+
+
+def test_a_changed_config_for_an_existing_experiment_names_what_changed(cfg):
+    old = copy.deepcopy(cfg)
+    cfg["tpe"]["gamma"] = 0.3
+    cfg["run"]["seeds"] = [9]  # which runs: not a change of results
+    cfg["progress_seconds"] = 99
+    (w,) = [w for w in config_warnings(cfg, old) if w.startswith("experiment")]
+    assert "other settings (tpe.gamma)" in w and "more" not in w
+    assert not [w for w in config_warnings(old, old) if w.startswith("experiment")]
+    for i, key in enumerate(["a", "b", "c", "d", "e", "f", "g"]):
+        cfg["model"][key] = i
+    (w,) = [w for w in config_warnings(cfg, old) if w.startswith("experiment")]
+    assert "settings (model.a, model.b, model.c, model.d, model.e and 3 more)" in w
+    del cfg["model"]["g"]
+    (w,) = [w for w in config_warnings(cfg, old) if w.startswith("experiment")]
+    assert "model.e and 2 more" in w
+    del cfg["model"]["f"]
+    cfg["tpe"]["gamma"] = old["tpe"]["gamma"]
+    (w,) = [w for w in config_warnings(cfg, old) if w.startswith("experiment")]
+    assert "(model.a, model.b, model.c, model.d, model.e)" in w
+
+
+def test_differences_are_the_dotted_keys_that_decide_results():
+    old = {"a": {"x": 1, "y": {"z": 2}}, "b": 1, 3: "n", "run": {"seeds": [0]}, "gone": 1}
+    new = {"a": {"x": 1, "y": {"z": 3}}, "b": {"c": 1}, 3: "n", "run": {"seeds": [1]}, "new": 2}
+    assert _differences(old, new) == ["a.y.z", "b", "gone", "new"]
+    assert _differences({"run": 1, "x": {"run": 1}}, {"run": 2, "x": {"run": 2}}) == ["x.run"]
+
+
+# --- the command line and the run's recorded config ------------------------------------------
+
+
+def test_command_line_values_arrive_typed():
+    assert typed({"a": "3", "b": ["1.5", "true", "FALSE", "null", "~", "x"]}) == {
+        "a": 3, "b": [1.5, True, False, None, None, "x"],
+    }  # fmt: skip
+    assert typed("True") is True and typed(("2",)) == [2] and typed(7) == 7
+
+
+def test_load_layers_reads_key_value_pairs_and_yaml_in_them(tmp_path):
+    cfg = load_layers(cli=["experiment=e2", "tpe={n_startup_jobs: 5, gamma: 0.3}"])
+    assert cfg["experiment"] == "e2" and cfg["tpe"]["n_startup_jobs"] == 5
+    assert cfg["tpe"]["gamma"] == 0.3 and cfg["tpe"]["n_ei_candidates"] == 24  # the rest kept
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("hpo: {iterations: 7}\n")
+    assert load_layers([mine])["hpo"]["iterations"] == 7
+    assert load_layers()["hpo"]["iterations"] == 100
+
+
+def test_a_runs_config_is_recorded_once_and_read_back(tmp_path):
+    path = tmp_path / "results" / "e" / "run-config.yaml"
+    assert recorded_run_config("e", tmp_path) is None
+    record_run_config({"b": 1, "a": {"x": [1, 2]}}, path)
+    assert path.read_text() == "b: 1\na:\n  x:\n  - 1\n  - 2\n"  # in the config's order
+    assert recorded_run_config("e", tmp_path) == ({"b": 1, "a": {"x": [1, 2]}}, path)
+    before = path.stat().st_mtime_ns
+    record_run_config({"b": 1, "a": {"x": [1, 2]}}, path)  # the same: not written again
+    assert path.stat().st_mtime_ns == before
+    record_run_config({"b": 2}, path)
+    assert recorded_run_config("e", tmp_path)[0] == {"b": 2}
