@@ -316,3 +316,24 @@ def test_live_states_and_tell_go_to_the_group_searching():
     opt.tell(e, outcome(1))
     assert factory.made[0][4].told == [(e, outcome(1))]
     assert opt.ask() is None and opt.live_states() == set()
+
+
+def test_budget_passed_on_is_passed_on_again_when_the_next_group_also_runs_out():
+    """G1 trains 2 of its 5 and runs out: 3 go to G2 (4 + 3 = 7). G2 trains 1 and runs out:
+    all 6 it did not spend go to G3, so the run trains its 12 evaluations (3 were lost)."""
+    memory = Memory()
+    factory = Factory(
+        {"G1": [{"kernel": 3}, {"kernel": 5}], "G2": [{"optimizer": "sgd"}],
+         "G3": [{"epoch": 2}] * 20},
+        memory, exhaust={"G1", "G2"},
+    )  # fmt: skip
+    groups = [GroupPlan("G1", ("kernel",), Budget(evaluations=5)),
+              GroupPlan("G2", ("optimizer",), Budget(evaluations=4)),
+              GroupPlan("G3", ("epoch",), Budget(evaluations=3))]  # fmt: skip
+    opt = GroupedSequential(SPACE, 0, groups, factory, memory=memory)
+    seen = drive(opt, lambda e: 0.5)
+    assert [m[3] for m in factory.made] == [
+        Budget(evaluations=5), Budget(evaluations=7), Budget(evaluations=3 + 6),
+    ]  # fmt: skip
+    assert len(seen) == 12
+    assert seen[3].note.endswith(": 6 evaluations passed on")
