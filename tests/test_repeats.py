@@ -337,3 +337,88 @@ def test_budget_passed_on_is_passed_on_again_when_the_next_group_also_runs_out()
     ]  # fmt: skip
     assert len(seen) == 12
     assert seen[3].note.endswith(": 6 evaluations passed on")
+
+
+def test_a_configuration_is_the_same_whatever_the_order_or_type_of_its_values():
+    import numpy as np
+
+    a = Evaluation(params={"lr": 0.01, "kernel": 3}, budget=1)
+    b = Evaluation(params={"kernel": 3, "lr": 0.01}, budget=1)
+    assert configuration_key(a) == configuration_key(b)
+    c = Evaluation(params={"lr": np.float32(0.5), "kernel": np.int64(3)}, budget=1)
+    assert configuration_key(c) == configuration_key(c)  # numpy values: still a key
+
+
+def test_a_cost_group_that_ran_out_at_once_passes_its_cost_on_in_epochs():
+    memory = Memory()
+    factory = Factory({"G1": [], "G2": [{"optimizer": "sgd"}] * 3}, memory, exhaust={"G1"})
+    groups = [GroupPlan("G1", ("kernel",), Budget(cost=5.0)),
+              GroupPlan("G2", ("optimizer",), Budget(cost=4.0))]  # fmt: skip
+    opt = GroupedSequential(SPACE, 0, groups, factory, memory=memory)
+    seen = drive(opt, lambda e: 0.5)
+    assert factory.made[1][3] == Budget(cost=9.0)
+    assert seen[0].note.endswith(": 5.00 epochs of training cost passed on")
+
+
+def test_a_group_that_spent_all_its_evaluations_passes_nothing_on():
+    memory = Memory()
+    factory = Factory({"G1": [{"kernel": 3}, {"kernel": 5}], "G2": [{"optimizer": "sgd"}] * 3},
+                      memory, exhaust={"G1"})  # fmt: skip
+    groups = [GroupPlan("G1", ("kernel",), Budget(evaluations=2)),
+              GroupPlan("G2", ("optimizer",), Budget(evaluations=2))]  # fmt: skip
+    opt = GroupedSequential(SPACE, 0, groups, factory, memory=memory)
+    seen, i = [], 0
+    while (e := opt.ask()) is not None:
+        i += 1
+        opt.tell(e, Outcome(i, "ok", 0.5, 0.0))  # trained at no cost (a stand-in)
+        seen.append(e)
+    assert len(seen) == 4 and not any(e.note for e in seen)
+    assert factory.made[1][3] == Budget(evaluations=2)
+    assert "passed_on" not in memory.exhausted[0]
+
+
+def test_the_last_group_running_out_passes_nothing_on():
+    memory = Memory()
+    factory = Factory({"G1": [{"kernel": 3}] * 2, "G2": [{"optimizer": "sgd"}]}, memory,
+                      exhaust={"G2"})  # fmt: skip
+    groups = [GroupPlan("G1", ("kernel",), Budget(evaluations=2)),
+              GroupPlan("G2", ("optimizer",), Budget(evaluations=5))]  # fmt: skip
+    opt = GroupedSequential(SPACE, 0, groups, factory, memory=memory)
+    assert len(drive(opt, lambda e: 0.5)) == 3
+    assert memory.exhausted[-1]["search"] == "G2" and "passed_on" not in memory.exhausted[-1]
+
+
+def test_an_evaluation_group_of_only_the_fidelity_passes_its_evaluations_on():
+    factory = Factory({"G2": [{"kernel": 5}] * 9})
+    groups = [GroupPlan("G1", ("epoch",), Budget(evaluations=3)),
+              GroupPlan("G2", ("kernel",), Budget(evaluations=2))]  # fmt: skip
+    opt = GroupedSequential(SPACE, 0, groups, factory, fidelity="epoch")
+    assert len(drive(opt, lambda e: 0.5)) == 5
+    assert factory.made[0][3] == Budget(evaluations=5)
+
+
+def test_failures_and_unfinished_trials_are_never_a_gain():
+    """With a patience of 2, two failures in a row from the start end the group; a trial
+    that diverged or was stopped early is no gain either, whatever accuracy it had."""
+    factory = Factory({"G1": [{"kernel": 3}] * 6, "G2": [{"optimizer": "sgd"}] * 9})
+    groups = [GroupPlan("G1", ("kernel",), Budget(evaluations=6), patience=2),
+              GroupPlan("G2", ("optimizer",), Budget(evaluations=1))]  # fmt: skip
+    outcomes = iter([("fail", None), ("fail", None)])
+    opt = GroupedSequential(SPACE, 0, groups, factory)
+    seen, i = [], 0
+    while (e := opt.ask()) is not None:
+        i += 1
+        status, acc = next(outcomes, ("ok", 0.5))
+        opt.tell(e, Outcome(i, status, acc, 1.0))
+        seen.append(e.group)
+    assert seen == ["G1"] * 2 + ["G2"] * 5
+    factory = Factory({"G1": [{"kernel": 3}] * 6, "G2": [{"optimizer": "sgd"}] * 9})
+    outcomes = iter([("ok", 0.5), ("diverged", 0.9), ("stopped", 0.95)])
+    opt = GroupedSequential(SPACE, 0, groups, factory)
+    seen, i = [], 0
+    while (e := opt.ask()) is not None:
+        i += 1
+        status, acc = next(outcomes, ("ok", 0.5))
+        opt.tell(e, Outcome(i, status, acc, 1.0))
+        seen.append(e.group)
+    assert seen == ["G1"] * 3 + ["G2"] * 4
