@@ -266,3 +266,151 @@ def test_a_runs_config_is_recorded_once_and_read_back(tmp_path):
     assert path.stat().st_mtime_ns == before
     record_run_config({"b": 2}, path)
     assert recorded_run_config("e", tmp_path)[0] == {"b": 2}
+
+
+# --- what the schema says, and where a problem was set ---------------------------------------
+
+
+def problems_of(tmp_path, overlay):
+    import yaml
+
+    from gsos.config import ROOT as CHECKOUT
+    from gsos.config import ConfigError, load_config, load_schema
+
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(overlay))
+    schema = load_schema(CHECKOUT / "workflow" / "schemas" / "config.schema.yaml")
+    try:
+        load_config(CHECKOUT / "config" / "config.yaml", [path], None, schema)
+    except ConfigError as e:
+        return [line.removeprefix("  - ") for line in str(e).splitlines()[1:]]
+    return []
+
+
+def test_an_unknown_key_is_answered_with_the_keys_allowed_there(tmp_path):
+    (p,) = problems_of(tmp_path, {"tpe": {"nope": 1}})
+    assert p.startswith("tpe: Additional properties are not allowed ('nope' was unexpected)")
+    assert "allowed keys here: gamma, n_ei_candidates, n_startup_jobs [set in" in p
+    (top,) = problems_of(tmp_path, {"nope": 1})
+    assert top.startswith("(top level): Additional properties") and "datasets, device" in top
+
+
+def test_a_missing_key_is_said_plainly_and_a_bad_value_with_what_the_key_is_for(tmp_path):
+    (missing,) = problems_of(tmp_path, {"datasets": {"x": {"image_size": 8}}})
+    assert missing.startswith("datasets.x: 'source' is a required property [set in")
+    (bad,) = problems_of(tmp_path, {"hpo": {"iterations": "many"}})
+    assert "'many' is not of type 'integer' (evaluations per run of the strategies" in bad
+    (plain,) = problems_of(tmp_path, {"tpe": {"gamma": "x"}})  # a key without a description
+    assert plain.startswith("tpe.gamma: 'x' is not of type 'number' [set in")
+
+
+def test_strategy_and_algorithm_names_are_checked_against_the_registry(tmp_path):
+    (p,) = problems_of(tmp_path, {"run": {"strategies": ["nope"]}})
+    assert p.startswith("run.strategies.0: 'nope' is not one of ['gsos', 'simultaneous'")
+    (p,) = problems_of(tmp_path, {"gsos": {"inner": "nope"}})
+    assert "(the algorithm inside each group of the 'gsos' strategy (paper - TPE))" in p
+    (p,) = problems_of(tmp_path, {"gsos": {"continuous_inner": "hyperband"}})
+    assert p.startswith("gsos.continuous_inner: 'hyperband' is not one of [None, 'tpe'")
+    assert "(the algorithm for the 'gsos' groups whose members are all continuous" in p
+    assert not [
+        p for p in problems_of(tmp_path, {"gsos": {"continuous_inner": "cmaes"}})
+        if "is not one of" in p
+    ]  # fmt: skip
+
+
+def test_a_problem_names_the_file_that_set_its_keys():
+    from gsos.config import _with_origin, where_set
+
+    origin = {"datasets.Kuzushiji_49": "mine.yaml", "tpe": "a.yaml", "hpo.iterations": "b.yaml"}
+    assert where_set("datasets.Kuzushiji_49.split.test", origin) == "mine.yaml"
+    assert where_set("datasets.Other.split", origin) is None
+    assert _with_origin("datasets.Kuzushiji_49.split: bad", origin) == (
+        "datasets.Kuzushiji_49.split: bad [set in mine.yaml]"
+    )
+    assert _with_origin("tpe.gamma: too big for hpo.iterations", origin) == (
+        "tpe.gamma: too big for hpo.iterations [tpe.gamma set in a.yaml; hpo.iterations set in "
+        "b.yaml]"
+    )
+    assert _with_origin("model.depth: bad", origin) == "model.depth: bad"  # set nowhere known
+    said = "tpe.gamma: bad [set in c.yaml]"
+    assert _with_origin(said, origin) == said  # already said
+    assert _with_origin("the run writes to x [a folder, not a config key]", origin).endswith(
+        "not a config key]"
+    )
+
+
+def test_the_experiment_is_named_by_the_last_file_or_the_defaults():
+    from gsos.config import CLI, Layer, experiment_name
+
+    assert experiment_name([]) == ("default", "config/config.yaml")
+    assert experiment_name([Layer("d.yaml", {}), Layer(CLI, {})]) == ("default", "d.yaml")
+    name, source = experiment_name([Layer("d.yaml", {}), Layer("x/mine.yaml", {})])
+    assert name == "mine" and source.startswith("x/mine.yaml: the experiment is named after")
+    assert experiment_name([Layer("d.yaml", {}), Layer(CLI, {"experiment": "e"})]) == ("e", CLI)
+
+
+def test_command_line_values_may_hold_an_equals_sign_or_a_word_yaml_would_read(tmp_path):
+    cfg = load_layers(cli=["gsos={note: a=b}", "experiment=yes", "run={seeds: [3, 4]}"])
+    assert cfg["gsos"]["note"] == "a=b" and cfg["experiment"] == "yes"
+    assert cfg["run"]["seeds"] == [3, 4]
+
+
+def test_load_layers_validates_and_checks_files_only_when_asked(tmp_path, monkeypatch):
+    from gsos.config import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        "datasets: {f: {source: {kind: folder, path: nowhere}, image_size: 8, channels: 1}}\n"
+        "run: {datasets: [f]}\n"
+    )
+    assert load_layers([mine])["run"]["datasets"] == ["f"]
+    with pytest.raises(ConfigError, match="datasets.f.source.path: nowhere: no such folder"):
+        load_layers([mine], check_files=True)
+    mine.write_text("hpo: {iterations: many}\n")
+    with pytest.raises(ConfigError, match="hpo.iterations"):
+        load_layers([mine])
+
+
+def test_gsos_with_hyperband_inside_is_warned_as_gsos_not_as_a_tpe_user(cfg):
+    with_space(cfg, epoch={"type": "int", "low": 1, "high": 2, "default": 1})
+    cfg["run"]["strategies"] = ["gsos"]
+    cfg["gsos"]["inner"] = "hyperband"
+    cfg["tpe"]["n_startup_jobs"] = 100
+    warnings = config_warnings(cfg)
+    (w,) = [w for w in warnings if "one rung" in w]
+    assert w.startswith("hyperband:") and "gsos trains every configuration" in w
+    assert not [w for w in warnings if w.startswith("tpe.")]
+
+
+def test_a_dataset_the_run_names_but_does_not_define_is_left_to_its_own_check(cfg):
+    cfg["run"]["datasets"] = ["nowhere"]
+    assert filesystem_problems(cfg) == []
+
+
+def test_a_dataset_without_a_size_does_not_end_the_look_at_the_others(cfg):
+    cfg["datasets"]["nosize"] = {"source": {"kind": "embedded", "name": "digits"}}
+    cfg["run"]["datasets"] = ["nosize", "digits"]
+    with_space(cfg, num_conv_layers={"type": "choice", "values": [2, 6], "default": 2})
+    assert [w for w in config_warnings(cfg) if "image of digits" in w]
+
+
+@pytest.mark.parametrize("size, pool, layers, warned", [(10, 3, 5, True), (8, 2, 5, False)])
+def test_single_pixel_maps_are_counted_as_the_network_pools(cfg, size, pool, layers, warned):
+    """10×10 pooled by 3 is 3×3, then 1×1 (two layers), as integer pooling goes; 8×8 by 2
+    is 1×1 after three, and 5 layers leave just 2 more: allowed."""
+    cfg["datasets"]["digits"]["image_size"] = size
+    cfg["model"]["pool_size"] = pool
+    with_space(cfg, num_conv_layers={"type": "choice", "values": [2, layers], "default": 2})
+    found = [w for w in config_warnings(cfg) if "convolve single pixels" in w]
+    assert bool(found) == warned
+    if warned:
+        assert "after 2 (pool 3): the other 3" in found[0]
+
+
+def test_six_changes_are_five_named_and_one_more(cfg):
+    old = copy.deepcopy(cfg)
+    for i, key in enumerate("abcdef"):
+        cfg["model"][key] = i
+    (w,) = [w for w in config_warnings(cfg, old) if w.startswith("experiment")]
+    assert "model.e and 1 more)" in w
