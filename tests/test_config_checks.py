@@ -414,3 +414,168 @@ def test_six_changes_are_five_named_and_one_more(cfg):
         cfg["model"][key] = i
     (w,) = [w for w in config_warnings(cfg, old) if w.startswith("experiment")]
     assert "model.e and 1 more)" in w
+
+
+# --- reading and layering config files -------------------------------------------------------
+
+
+def layered_config(tmp_path, *texts, cli=None, validate=True):
+    from gsos.config import ROOT as CHECKOUT
+    from gsos.config import load_config, load_schema
+
+    files = []
+    for i, text in enumerate(texts):
+        files.append(tmp_path / f"f{i}.yaml")
+        files[-1].write_text(text)
+    schema = load_schema(CHECKOUT / "workflow" / "schemas" / "config.schema.yaml")
+    return load_config(
+        CHECKOUT / "config" / "config.yaml", files, cli, schema if validate else None
+    )
+
+
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path):
+    from gsos.config import ConfigError, load_yaml
+
+    path = tmp_path / "twice.yaml"
+    path.write_text("hpo: {iterations: 5}\ntpe:\n  gamma: 0.2\n  gamma: 0.3\n")
+    with pytest.raises(ConfigError, match=r"twice.yaml:4:3: .*duplicate key 'gamma' \(first at "
+                                          r"line 3\)"):  # fmt: skip
+        load_yaml(path)
+    path.write_text("a: {b: [1, {c: 2}]}\nd: x\n")
+    assert load_yaml(path) == {"a": {"b": [1, {"c": 2}]}, "d": "x"}  # nested, whole
+
+
+def test_a_config_file_that_cannot_be_read_or_parsed_is_named(tmp_path):
+    from gsos.config import ConfigError, load_yaml
+
+    with pytest.raises(ConfigError, match=r"cannot read the config file \(Is a directory\)"):
+        load_yaml(tmp_path)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("hpo: {iterations: 5\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml:2:1: YAML syntax error: expected ','"):
+        load_yaml(bad)
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="bad.yaml: a config file must be a mapping of keys, "
+                                          "not a list"):  # fmt: skip
+        load_yaml(bad)
+    bad.write_text("")
+    assert load_yaml(bad) == {}
+
+
+def test_later_files_override_key_by_key_and_are_named_as_the_source(tmp_path):
+    from gsos.config import Layer, merge
+
+    layers = [Layer("d", {"tpe": {"gamma": 0.25, "n": 15}, "x": 1}),
+              Layer("a", {"tpe": {"gamma": 0.3}}), Layer("b", {"x": 2})]  # fmt: skip
+    cfg, origin, problems, removed = merge(layers)
+    assert cfg == {"tpe": {"gamma": 0.3, "n": 15}, "x": 2} and not problems and not removed
+    assert (origin["tpe.gamma"], origin["x"]) == ("a", "b")
+    layers[0].values["tpe"]["gamma"] = 0.1  # the merged config is a copy of no layer
+    assert cfg["tpe"]["gamma"] == 0.3
+
+
+def test_null_removes_a_mapping_and_forgets_where_its_keys_were_set(tmp_path):
+    from gsos.config import Layer, merge
+
+    layers = [Layer("d", {"datasets": {"a": {"k": 1}, "b": {"k": 2}}, "search_space": {}}),
+              Layer("mine", {"datasets": {"a": None}, "v": None})]  # fmt: skip
+    cfg, origin, problems, removed = merge(layers)
+    assert cfg["datasets"] == {"b": {"k": 2}} and cfg["v"] is None
+    assert removed == {"datasets.a": ({"k": 1}, "mine")}
+    assert origin["datasets.a"] == "mine" and "datasets.a.k" not in origin
+    first = merge([Layer("d", {"a": None}), Layer("m", {"a": {"x": 1}})])[0]
+    assert first == {"a": {"x": 1}}  # the defaults' null is a value, not a removal
+
+
+def test_a_mapping_replacing_a_value_forgets_where_its_old_keys_were_set():
+    from gsos.config import Layer, merge
+
+    cfg, origin, _, _ = merge([Layer("d", {"a": {"b": {"c": 1}}}), Layer("m", {"a": {"b": 5}}),
+                               Layer("n", {"a": {"b": {"e": 2}}})])  # fmt: skip
+    assert cfg == {"a": {"b": {"e": 2}}}
+    assert origin["a.b"] == "n" and "a.b.c" not in origin
+
+
+def test_an_empty_mapping_over_a_full_one_is_reported(tmp_path):
+    problems = problems_of(tmp_path, {"tpe": {}})
+    (p,) = [p for p in problems if p.startswith("tpe:")]
+    assert "an empty mapping in" in p and "changes nothing" in p
+
+
+def test_a_hyperparameter_removed_from_the_search_keeps_its_default_as_fixed(tmp_path):
+    cfg = layered_config(tmp_path, "search_space: {kernel: null}\n", validate=False)
+    assert "kernel" not in cfg["search_space"] and cfg["fixed"]["kernel"] == 3
+    both = "search_space: {kernel: null}\nfixed: {kernel: 5}\n"
+    mine = layered_config(tmp_path, both, validate=False)
+    assert mine["fixed"]["kernel"] == 5  # the file's own value wins
+    from gsos.config import keep_removed_fixed
+
+    cfg, origin = {"fixed": {}}, {}
+    keep_removed_fixed(cfg, origin, {"search_space.kernel": ({"default": 3}, "f.yaml"),
+                                     "datasets.x": ({"default": 1}, "f.yaml"),
+                                     "search_space.a.b": ({"default": 2}, "f.yaml"),
+                                     "search_space.lr": ("not a mapping", "f.yaml")})  # fmt: skip
+    assert cfg == {"fixed": {"kernel": 3}} and origin == {"fixed.kernel": "f.yaml"}
+    bare = {}
+    keep_removed_fixed(bare, {}, {"search_space.kernel": ({"default": 3}, "f")})
+    assert bare == {"fixed": {"kernel": 3}}
+
+
+def test_too_many_rungs_name_the_budget_they_halve(tmp_path):
+    (p,) = [p for p in problems_of(tmp_path, {"hyperband": {"eta": 1.001}}) if "rungs" in p]
+    assert p.startswith("hyperband.eta: 1.001 over epochs 1..9 makes ")
+    (p,) = [p for p in problems_of(tmp_path, {"hyperband_data": {"eta": 1.001}}) if "rungs" in p]
+    assert p.startswith("hyperband_data.eta: 1.001 over data share 0.1111..1 makes ")
+
+
+def test_an_epoch_that_is_not_a_searched_range_gives_hyperband_no_rungs_to_check(cfg):
+    from gsos.config import fidelity_ranges
+
+    assert set(fidelity_ranges(cfg)) == {"hyperband", "bohb", "hyperband_data"}
+    del cfg["search_space"]["epoch"]
+    assert set(fidelity_ranges(cfg)) == {"hyperband_data"}
+    cfg["search_space"]["epoch"] = {"type": "choice", "values": [1, 3], "high": 3}
+    assert set(fidelity_ranges(cfg)) == {"hyperband_data"}
+    cfg["search_space"]["epoch"] = {"type": "int", "low": 1}
+    assert set(fidelity_ranges(cfg)) == {"hyperband_data"}
+
+
+WD = {"type": "loguniform", "low": 1e-6, "high": 1e-2, "default": 1e-4}
+
+
+@pytest.mark.parametrize(
+    "strategies, space, gsos, says",
+    [
+        (["bilevel_vf"], {}, {}, "run.strategies: bilevel_vf searches weight_decay"),
+        (["gsos"], {}, {"continuous_inner": "bilevel_vf"}, "run.strategies: bilevel_vf searches"),
+        (["bilevel_vf"], {"weight_decay": {**WD, "type": "uniform"}}, {},
+         "search_space.weight_decay: bilevel_vf works on log"),
+        (["gsos"], {"weight_decay": WD}, {"inner": "bilevel_vf"},
+         "gsos.inner: bilevel_vf searches"),
+        (["gsos"], {"weight_decay": WD}, {"continuous_inner": "bilevel_vf"},
+         "gsos.continuous_inner: bilevel_vf searches only weight_decay; group G1 also holds"),
+    ],
+)  # fmt: skip
+def test_bilevel_vf_needs_weight_decay_searched_alone_on_its_log_scale(
+    cfg, strategies, space, gsos, says
+):
+    from gsos.config import _bilevel_vf_problems
+
+    g = {
+        "inner": "tpe",
+        "continuous_inner": None,
+        "groups": [
+            {"name": "G1", "params": ["lr", "weight_decay"]},
+            {"name": "G2", "params": ["kernel"]},
+        ],
+    }
+    problems = _bilevel_vf_problems(space, {**g, **gsos}, strategies)
+    assert [p for p in problems if p.startswith(says)], problems
+    fine = _bilevel_vf_problems({"weight_decay": WD}, g, ["bilevel_vf", "gsos"])
+    assert fine == []
+    alone = {
+        **g,
+        "continuous_inner": "bilevel_vf",
+        "groups": [{"name": "G1", "params": ["lr"]}, {"name": "W", "params": ["weight_decay"]}],
+    }
+    assert _bilevel_vf_problems({"weight_decay": WD}, alone, ["gsos"]) == []
