@@ -579,3 +579,105 @@ def test_bilevel_vf_needs_weight_decay_searched_alone_on_its_log_scale(
         "groups": [{"name": "G1", "params": ["lr"]}, {"name": "W", "params": ["weight_decay"]}],
     }
     assert _bilevel_vf_problems({"weight_decay": WD}, alone, ["gsos"]) == []
+
+
+# --- checks a schema cannot make ---------------------------------------------------------------
+
+
+def semantic(cfg, broken=frozenset()):
+    from gsos.config import semantic_problems
+
+    return semantic_problems(cfg, set(broken))
+
+
+def only(problems, start):
+    found = [p for p in problems if p.startswith(start)]
+    assert len(found) == 1, problems
+    return found[0]
+
+
+def test_bilevel_needs_the_rates_it_descends(cfg):
+    cfg["run"]["strategies"] = ["bilevel"]
+    assert not [p for p in semantic(cfg) if "bilevel" in p]
+    cfg["fixed"] = {"dropout_rate": 0.1}
+    del cfg["search_space"]["dropout_rate"]
+    cfg["gsos"]["groups"][0]["params"].remove("dropout_rate")
+    assert only(semantic(cfg), "run.strategies: bilevel") == (
+        "run.strategies: bilevel needs ['dropout_rate'] in search_space"
+    )
+
+
+def test_gsos_with_bilevel_inside_must_use_it_for_continuous_groups_only(cfg):
+    cfg["gsos"]["inner"] = "bilevel"
+    assert "set gsos.continuous_inner: bilevel instead" in only(semantic(cfg), "gsos.inner:")
+
+
+def test_a_continuous_inner_algorithm_needs_an_evaluation_inner_and_a_continuous_group(cfg):
+    cfg["gsos"]["continuous_inner"] = "cmaes"
+    assert "would search no group" in only(semantic(cfg), "gsos.continuous_inner:")
+    cfg["gsos"]["groups"] = [
+        {"name": "C", "params": ["lr", "dropout_rate"], "share": 1},
+        {"name": "R", "params": [n for n in cfg["search_space"] if n not in ("lr",
+                                 "dropout_rate")], "share": 1},
+    ]  # fmt: skip
+    assert not [p for p in semantic(cfg) if p.startswith("gsos.continuous_inner")]
+    cfg["gsos"]["inner"] = "hyperband"
+    assert only(semantic(cfg), "gsos.continuous_inner:") == (
+        "gsos.continuous_inner: hyperband (gsos.inner) spends a training cost, cmaes "
+        "evaluations; use them apart"
+    )
+
+
+def test_continuous_bilevel_groups_hold_only_the_rates(cfg):
+    cfg["search_space"]["weight_decay"] = WD
+    cfg["gsos"]["continuous_inner"] = "bilevel"
+    cfg["gsos"]["groups"] = [
+        {"name": "C", "params": ["lr", "dropout_rate", "weight_decay"], "share": 1},
+        {"name": "R", "params": [n for n in cfg["search_space"] if n not in ("lr",
+                                 "dropout_rate", "weight_decay")], "share": 1},
+    ]  # fmt: skip
+    assert only(semantic(cfg), "gsos.continuous_inner:") == (
+        "gsos.continuous_inner: bilevel descends only ['dropout_rate', 'lr']; group C also "
+        "holds ['weight_decay']"
+    )
+
+
+def test_every_hyperparameter_the_cnn_reads_is_searched_or_fixed(cfg):
+    del cfg["search_space"]["kernel"]
+    cfg["gsos"]["groups"][2]["params"].remove("kernel")
+    p = only(semantic(cfg), "search_space: kernel")
+    assert "neither searched nor fixed" in p and "fixed (kernel: <value>)" in p
+    cfg["fixed"] = {"kernel": 5}
+    assert not [p for p in semantic(cfg) if p.startswith("search_space: kernel")]
+
+
+def test_strategies_that_spend_epochs_need_epoch_searched(cfg):
+    cfg["fixed"] = {"epoch": 3}
+    del cfg["search_space"]["epoch"]
+    cfg["gsos"]["groups"][1]["params"].remove("epoch")
+    cfg["run"]["strategies"] = ["simultaneous", "hyperband", "gsos"]
+    p = only(semantic(cfg), "run.strategies: hyperband")
+    assert "spends epochs as its budget, so it needs epoch in search_space" in p
+    assert not [p for p in semantic(cfg) if p.startswith(("run.strategies: gsos",
+                                                           "run.strategies: simul"))]  # fmt: skip
+    cfg["gsos"]["inner"] = "bohb"  # GSOS with BOHB inside spends epochs too
+    assert only(semantic(cfg), "run.strategies: gsos ")
+
+
+def test_a_dataset_the_run_names_must_be_defined(cfg):
+    cfg["run"]["datasets"] = ["digits", "nowhere"]
+    assert only(semantic(cfg), "run.datasets:") == (
+        "run.datasets: 'nowhere' is not defined under datasets (defined: ['digits'])"
+    )
+    assert not [p for p in semantic(cfg, {"datasets"}) if p.startswith("run.datasets")]
+
+
+def test_checks_of_keys_the_schema_refused_are_skipped(cfg):
+    cfg["run"]["datasets"] = ["nowhere"]
+    del cfg["search_space"]["kernel"]
+    assert semantic(cfg)
+    assert semantic(cfg, {"search_space", "run.datasets"}) == []
+    cfg["search_space"]["kernel"] = {"type": "choice", "values": [3, 5], "default": 3}
+    cfg["hpo"]["iterations"] = 2  # fewer than the groups
+    assert only(semantic(cfg, {"run.datasets"}), "hpo.iterations:")
+    assert not [p for p in semantic(cfg, {"hpo", "run"}) if p.startswith("hpo.iterations")]
