@@ -544,3 +544,44 @@ def test_schedule_rounds_rungs_to_whole_epochs_unless_told_otherwise():
     assert [[r.budget for r in b] for b in schedule(1, 10, 3)] == [[1, 3, 10], [3, 10], [10]]
     fractional = schedule(1, 10, 3, whole=False)
     assert [r.budget for r in fractional[0]] == pytest.approx([10 / 9, 10 / 3, 10])
+
+
+def test_bohb_bandwidths_follow_the_normal_reference_rule():
+    """1.06 sd n^(-1/(4 + d)) for every coordinate (two points: their sample sd), at least
+    min_bandwidth, as statsmodels fits them for HpBandSter."""
+    from gsos.search.optimizers.hyperband import KDE
+
+    box = continuous_box()
+    for data in (np.array([[0.1, 0.2], [0.5, 0.9]]),
+                 np.random.default_rng(3).random((7, 2))):  # fmt: skip
+        n, d = data.shape
+        rule = 1.06 * data.std(axis=0, ddof=1) * n ** (-1 / (4 + d))
+        assert KDE.fit(data, box, 1e-3).bandwidth == pytest.approx(rule)
+    same = KDE.fit(np.array([[0.3, 0.3], [0.3, 0.3]]), box, 0.02)
+    assert same.bandwidth.tolist() == [0.02, 0.02]
+
+
+def test_a_category_of_two_levels_shares_the_rest_of_its_kernel():
+    from gsos.search.optimizers.hyperband import KDE
+
+    kde = KDE(np.array([[0.0]]), np.array([0.2]), np.array([True]), np.array([2]))
+    assert kde.pdf(np.array([0.0])) == pytest.approx(0.8)
+    assert kde.pdf(np.array([1.0])) == pytest.approx(0.2)  # bw / (2 - 1)
+
+
+def test_the_widened_density_draws_categories_from_their_levels():
+    from gsos.search.optimizers.hyperband import KDE
+
+    kde = KDE(np.array([[0.5, 2.0]]), np.array([0.05, 0.9]), np.array([False, True]),
+              np.array([0, 3]))  # fmt: skip
+    rng = np.random.default_rng(0)
+    draws = np.array([kde.widened(2.0, 1e-3).draw(rng) for _ in range(300)])
+    assert set(draws[:, 1]) == {0.0, 1.0, 2.0}
+
+
+def test_a_truncated_normal_is_redrawn_not_piled_up_at_the_edge():
+    from gsos.search.optimizers.hyperband import truncated_normal
+
+    rng = np.random.default_rng(0)
+    draws = np.array([truncated_normal(rng, 0.99, 0.5) for _ in range(400)])
+    assert (draws == 1.0).mean() < 0.01 and 0.3 < draws.mean() < 0.8
