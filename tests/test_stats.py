@@ -278,3 +278,9 @@ def test_p_is_written_with_the_fewest_digits_that_keep_its_side_of_the_line():
     assert p_text(0.04961) == "p = 0.0496"  # 0.05 would cross the line; 3 digits do not
     assert p_text(0.049951) == "p = 0.04995"
     assert p_text(0.05) == "p = 0.05"  # at the line: not below it, and not said to be
+
+
+def test_mean_ci_of_two_values_has_their_sd():
+    m, sd, lo, hi = mean_ci([1.0, 3.0])
+    assert (m, sd) == (2.0, pytest.approx(math.sqrt(2)))
+    assert (lo, hi) == pytest.approx(stats.t.interval(0.95, 1, loc=2.0, scale=1.0))
