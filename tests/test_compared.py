@@ -409,3 +409,61 @@ def test_the_strategies_verb_writes_the_tables_and_figures(tmp_path):
     assert "0.783 [" in (out / "strategies.md").read_text()
     for figure in ("anytime.png", "ranks.png", "learning_curves.png"):
         assert (out / figure).stat().st_size > 1000
+
+
+def test_a_cell_without_a_result_counts_as_last_not_as_missing():
+    """Random wins seeds 1 and 2 but has nothing at the common cost on seed 0: its ranks are
+    2, 1, 1 (mean 4/3), not 1 and 1 with seed 0 left out."""
+    runs = [run("simultaneous", s, [0.5, 0.5]) for s in range(3)]
+    runs += [run("random", s, [0.9, 0.9]) for s in range(3)]
+    for r in runs[3]:
+        r["status"], r["val_accuracy"] = "fail", None
+    ranks = ranks_table(runs).set_index("strategy")
+    assert ranks.loc["random", "average rank (mean)"] == pytest.approx(4 / 3)
+    assert ranks.loc["simultaneous", "average rank (mean)"] == pytest.approx(5 / 3)
+
+
+def test_a_single_run_carries_all_of_its_pilots():
+    runs = [run("simultaneous", 0, [0.5, 0.6]), run("gsos_measured", 0, [0.5])]
+    table = table_of(runs, {("d", "gsos_measured"): 600.0})
+    assert table.loc["gsos_measured", "of which pilot runs (sample-epochs per run)"] == 600.0
+    assert table.loc["gsos_measured", "total cost (sample-epochs, mean)"] == 700.0
+
+
+def test_a_finite_ratio_interval_has_two_decimals_at_both_ends():
+    from gsos.reports.strategies import ratio_text
+
+    key = "cost / simultaneous's"
+    row = {key: 1.07, f"{key} CI low": 0.971, f"{key} CI high": 1.184}
+    assert ratio_text(row) == "1.07× [0.97, 1.18]"
+
+
+def test_the_strategies_verb_charges_pilots_and_captions_its_tables(tmp_path):
+    from gsos.reports.strategies import write_strategies
+    from gsos.search.records import RecordWriter
+
+    runs = experiment() + [run("gsos_measured", s, [0.9, 0.95]) for s in range(3)]
+    runs.append(run("bilevel_vf", 0, [0.99]))
+    paths = []
+    for i, records in enumerate(runs):
+        path = tmp_path / "runs" / f"{i}.jsonl"
+        for r in records:
+            RecordWriter(path).append(r)
+        paths.append(path)
+    measured = tmp_path / "m.json"
+    measured.write_text(json.dumps({"dataset": "d", "pilot_cost_charged": 300}))
+    out = tmp_path / "out"
+    write_strategies(paths, [measured], out)
+    table = pd.read_csv(out / "strategies.csv").set_index("strategy")
+    assert table.loc["gsos_measured", "of which pilot runs (sample-epochs per run)"] == 100.0
+    assert table.loc["gsos_measured", "total cost (sample-epochs, mean)"] == 300.0
+    ranks = pd.read_csv(out / "ranks.csv").set_index("strategy")
+    # at the common cost (200) gsos_measured, charged 100 a run, has its first trial only
+    # (0.9): ranks 1.5 (a tie with random), 1 and 2; uncharged it would have 0.95 and 7/6
+    assert ranks.loc["gsos_measured", "average rank (mean)"] == 1.5
+    assert "Every strategy at the cost every run reached" in (out / "strategies.html").read_text()
+    shown = (out / "ranks.md").read_text()
+    assert "average rank (mean [95 % CI])" in shown and "1.00" in shown and "1.0000" not in shown
+    write_strategies(paths[:6], [], tmp_path / "plain")
+    title = (tmp_path / "plain" / "ranks.html").read_text()
+    assert "(1 = best)" in title and "not ranked" not in title
