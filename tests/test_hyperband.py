@@ -585,3 +585,19 @@ def test_a_truncated_normal_is_redrawn_not_piled_up_at_the_edge():
     rng = np.random.default_rng(0)
     draws = np.array([truncated_normal(rng, 0.99, 0.5) for _ in range(400)])
     assert (draws == 1.0).mean() < 0.01 and 0.3 < draws.mean() < 0.8
+
+
+def test_the_evaluation_cut_to_the_budget_is_the_last_even_when_told_for_free():
+    """Inside GSOS a repeated proposal is told its earlier outcome at no cost. The evaluation
+    cut to what the budget has left is the run's last: told as a free repeat, it must not let
+    the bracket go on (it went on, and promoted a configuration whose state was long gone:
+    FileNotFoundError in the contract test of gsos_hyperband)."""
+    d = Driver(hyperband(Budget(cost=23.0)))
+    d.rung(RUNG0)
+    for acc in (0.9, 0.97, 0.93):
+        d.tell(d.ask(), acc)
+    d.tell(d.ask(), 0.98)  # the first bracket: 21 epochs
+    cut = d.ask()  # bracket s = 1 trains 3 epochs; 2 are left
+    assert (cut.budget, cut.continues, cut.keep_state) == (2, None, False)
+    d.opt.tell(cut, Outcome(4, "ok", 0.85, 0.0, repeat=True))  # a repeat: nothing spent
+    assert d.ask() is None

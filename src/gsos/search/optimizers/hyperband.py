@@ -221,6 +221,7 @@ class Hyperband(Optimizer):
         self.promoted: list[_Candidate] = []
         self.results: list[tuple[_Candidate, int, float | None, str]] = []
         self.live: set[int] = set()
+        self.ended = False  # the evaluation cut to the budget was asked: it is the last
 
     @property
     def rungs(self) -> list[Rung]:
@@ -250,6 +251,8 @@ class Hyperband(Optimizer):
         self.promoted, self.results, self.live = [], [], set()
 
     def ask(self) -> Evaluation | None:
+        if self.ended:
+            return None
         while self.asked >= self._size():
             self._advance()
         rung = self.rungs[self.rung]
@@ -281,6 +284,9 @@ class Hyperband(Optimizer):
             )
         if not self.spent.fits(cost):
             ev = self._last(ev, below)
+            # the last, even if it costs nothing (a repeat told its earlier outcome, inside
+            # GSOS): a bracket going on after it would promote from states no longer kept
+            self.ended = True
             if ev is None:
                 return None
         self.asked += 1
