@@ -681,3 +681,9 @@ def test_checks_of_keys_the_schema_refused_are_skipped(cfg):
     cfg["hpo"]["iterations"] = 2  # fewer than the groups
     assert only(semantic(cfg, {"run.datasets"}), "hpo.iterations:")
     assert not [p for p in semantic(cfg, {"hpo", "run"}) if p.startswith("hpo.iterations")]
+
+
+def test_a_wrongly_typed_strategy_list_is_said_not_a_traceback(tmp_path):
+    """run.strategies: 5 crashed the measured-groups check with a TypeError."""
+    problems = problems_of(tmp_path, {"run": {"strategies": 5}})
+    assert [p.split(" (")[0] for p in problems] == ["run.strategies: 5 is not of type 'array'"]
