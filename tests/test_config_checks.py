@@ -687,3 +687,139 @@ def test_a_wrongly_typed_strategy_list_is_said_not_a_traceback(tmp_path):
     """run.strategies: 5 crashed the measured-groups check with a TypeError."""
     problems = problems_of(tmp_path, {"run": {"strategies": 5}})
     assert [p.split(" (")[0] for p in problems] == ["run.strategies: 5 is not of type 'array'"]
+
+
+@pytest.mark.parametrize(
+    "overlay, key",
+    [
+        ({"pilot": {"strategy": 5}}, "pilot.strategy"),
+        ({"run": {"seeds": 5}}, "run.seeds"),
+        ({"run": {"datasets": 5}}, "run.datasets"),
+        ({"measured_groups": {"rule": {"sizes": "x"}}}, "measured_groups.rule.sizes"),
+        ({"hyperband": {"eta": "x"}}, "hyperband.eta"),
+        ({"bohb": {"eta": "x"}}, "bohb.eta"),
+        ({"hyperband_data": {"eta": "x"}}, "hyperband_data.eta"),
+        ({"search_space": {"epoch": {"type": "int", "low": "x", "high": 9, "default": 1}}},
+         "search_space.epoch.low"),
+        ({"search_space": [1, 2]}, "search_space"),
+        ({"fixed": 5}, "fixed"),
+        ({"gsos": 5}, "gsos"),
+        ({"hyperband": {"eta": float("inf")}}, "hyperband.eta"),
+        ({"datasets": {"digits": {"source": {"path": 5, "kind": "folder"}}}},
+         "datasets.digits.source.path"),
+    ],
+)  # fmt: skip
+def test_a_section_the_schema_refused_is_said_once_and_checked_no_further(tmp_path, overlay, key):
+    """Every check that reads a refused key is skipped: one message, no traceback and no
+    second, confused message about the same thing."""
+    problems = problems_of(tmp_path, overlay)
+    assert len(problems) == 1 and problems[0].startswith(f"{key}: "), problems
+
+
+def test_wrongly_typed_sections_are_skipped_by_the_strategy_and_bilevel_checks(tmp_path, cfg):
+    cfg["run"]["strategies"] = 5
+    del cfg["search_space"]["epoch"]
+    cfg["gsos"]["groups"][1]["params"].remove("epoch")
+    cfg["fixed"] = {"epoch": 1}
+    from gsos.config import semantic_problems
+
+    assert not [p for p in semantic_problems(cfg, {"run.strategies"}) if "spends epochs" in p]
+
+
+def test_the_file_checks_skip_what_the_schema_refused_and_add_to_its_problems(
+    tmp_path, monkeypatch
+):
+    from gsos.config import ROOT as CHECKOUT
+    from gsos.config import ConfigError, load_config, load_schema
+
+    monkeypatch.chdir(tmp_path)
+    schema = load_schema(CHECKOUT / "workflow" / "schemas" / "config.schema.yaml")
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        "datasets: {f: {source: {kind: folder, path: nowhere}, image_size: 8, channels: 1},\n"
+        "           g: {source: {kind: folder, path: 5}, image_size: 8, channels: 1}}\n"
+        "run: {datasets: [f, g]}\ntpe: {gamma: x}\n"
+    )
+    (tmp_path / "results").write_text("a file where the folder goes")
+    with pytest.raises(ConfigError) as e:
+        load_config(CHECKOUT / "config" / "config.yaml", [mine], None, schema, check_files=True)
+    lines = [line.removeprefix("  - ").split(":")[0] for line in str(e.value).splitlines()[1:]]
+    # the datasets are not looked at (one of them is refused), the output folders are
+    assert lines == ["datasets.g.source.path", "tpe.gamma", "the run writes to results/mine"]
+
+
+def test_validation_leaves_the_callers_config_alone_and_fills_every_datasets_defaults(cfg):
+    import jsonschema  # noqa: F401
+
+    from gsos.config import ROOT as CHECKOUT
+    from gsos.config import load_schema, validate_config
+
+    schema = load_schema(CHECKOUT / "workflow" / "schemas" / "config.schema.yaml")
+    cfg["datasets"]["mine"] = {"source": {"kind": "folder", "path": "nowhere"}, "image_size": 8,
+                               "channels": 1}  # fmt: skip
+    before = copy.deepcopy(cfg)
+    out = validate_config(cfg, schema)  # files are not checked unless asked
+    assert cfg == before
+    assert "split" in out["datasets"]["mine"] and "split" not in out["run"]
+    out["datasets"]["mine"]["split"]["validation"] = 0.5
+    again = validate_config(before, schema)
+    assert again["datasets"]["mine"]["split"]["validation"] != 0.5  # defaults not shared
+
+
+def test_a_missing_section_is_named_without_a_description(tmp_path):
+    (p,) = problems_of(tmp_path, {"fixed": None})
+    assert p == "(top level): 'fixed' is a required property"
+
+
+def test_a_non_finite_number_is_named_by_its_whole_path(tmp_path):
+    from gsos.config import nonfinite_problems
+
+    assert nonfinite_problems({"a": {"b": [1.0, float("nan")]}, "c": float("inf")}) == [
+        "a.b[1]: nan is not a finite number", "c: inf is not a finite number",
+    ]  # fmt: skip
+    assert nonfinite_problems(float("inf")) == ["(top level): inf is not a finite number"]
+
+
+def test_twelve_rungs_are_allowed_thirteen_are_not(tmp_path):
+    assert problems_of(tmp_path, {"hyperband": {"eta": 1.21}}) == []  # 12 rungs over 1..9
+    (p,) = problems_of(tmp_path, {"hyperband": {"eta": 1.2}})
+    assert "makes 13 rungs of successive halving (at most 12)" in p
+
+
+def test_pilot_runs_need_a_strategy_that_is_not_measured_itself(cfg):
+    cfg["pilot"]["strategy"] = "gsos_measured"
+    p = only(semantic(cfg), "pilot.strategy:")
+    assert p.startswith("pilot.strategy: 'gsos_measured' is not one of ['gsos', 'simultaneous'")
+    assert "'gsos_measured'" not in p.split("is not one of")[1]
+
+
+def test_measured_groups_need_their_file_two_datasets_to_leave_one_out_and_a_share_each(cfg):
+    mg = cfg["measured_groups"]
+    mg["source"], mg["weights_file"] = "file", None
+    assert only(semantic(cfg), "measured_groups.weights_file:")
+    mg["weights_file"] = "w.json"
+    assert not [p for p in semantic(cfg) if p.startswith("measured_groups.weights_file")]
+    mg["source"] = "leave_one_out"
+    assert not [p for p in semantic(cfg) if "leave_one_out" in p]  # no gsos_measured in the run
+    cfg["run"]["strategies"] = ["gsos_measured"]
+    assert "run.datasets has only one" in only(semantic(cfg), "measured_groups.source:")
+    mg["source"] = "same"
+    mg["rule"] = {"cumulative": [0.5, 0.8]}  # three groups
+    mg["shares"] = [4, 3]
+    assert "2 share(s) [4, 3] for the 3 group(s)" in only(semantic(cfg), "measured_groups.shares")
+    mg["budget"] = "proportional"  # no shares read
+    assert not [p for p in semantic(cfg) if p.startswith("measured_groups.shares")]
+
+
+def test_a_split_reads_its_defaults_and_an_official_test_source(cfg):
+    from gsos.config import _split_problems
+
+    def split_of(d):
+        return _split_problems({"datasets": {"x": d}}, set())
+
+    embedded = {"source": {"kind": "embedded", "name": "digits"}}
+    assert split_of({**embedded, "split": {"test": 0.85}})  # validation 0.2 by default
+    assert split_of({**embedded, "split": {"validation": 0.85}})  # test 0.2 by default
+    assert not split_of({**embedded, "split": {"validation": 0.75}})
+    assert not split_of({"source": {"kind": "x", "test": "t"}, "split": {"validation": 0.9}})
+    assert _split_problems({"datasets": {"x": embedded}}, {"datasets"}) == []
