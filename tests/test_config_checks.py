@@ -702,6 +702,8 @@ def test_a_wrongly_typed_strategy_list_is_said_not_a_traceback(tmp_path):
         ({"search_space": {"epoch": {"type": "int", "low": "x", "high": 9, "default": 1}}},
          "search_space.epoch.low"),
         ({"search_space": [1, 2]}, "search_space"),
+        ({"search_space": {"epoch": {"type": "int", "low": 0, "high": 9, "default": 1}}},
+         "search_space.epoch.low"),  # no rungs counted from 0 epochs
         ({"fixed": 5}, "fixed"),
         ({"gsos": 5}, "gsos"),
         ({"hyperband": {"eta": float("inf")}}, "hyperband.eta"),
