@@ -159,6 +159,24 @@ def report(module: str, seconds: float) -> dict[str, object]:
     return row
 
 
+def relabel() -> None:
+    """Apply bench/mutation_equivalent.csv anew to the committed results (after reasons were
+    added or corrected), without running mutmut again."""
+    equivalent = _equivalent()
+    survivors = _read(RESULTS / "mutation_survivors.csv")
+    for r in survivors:
+        r["equivalent"] = equivalent.get(r["mutant"], "") if r["status"] == "survived" else ""
+    rows = _read(RESULTS / "mutation.csv")
+    for row in rows:
+        eq = sum(1 for r in survivors if r["module"] == row["module"] and r["equivalent"])
+        n = int(row["generated"])
+        bad = n - int(row["killed"]) - int(row["timeout"]) - eq
+        row.update(equivalent=eq, not_killed_non_equivalent=bad,
+                   share_percent=round(100 * bad / n, 1) if n else 0.0)  # fmt: skip
+    _write(RESULTS / "mutation.csv", FIELDS, rows)
+    _write(RESULTS / "mutation_survivors.csv", list(survivors[0]), survivors)
+
+
 def one(module: str) -> None:
     """mutmut on one module against its tests (run in a process of its own)."""
     import mutmut.configuration as configuration
@@ -188,7 +206,11 @@ def main() -> None:
     parser.add_argument("modules", nargs="*", choices=[[], *MODULES], metavar="MODULE",
                         help=f"only these (default: all of {', '.join(MODULES)})")  # fmt: skip
     parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--relabel", action="store_true", help="only reapply the equivalents")
     args = parser.parse_args()
+    if args.relabel:
+        relabel()
+        return
     if args.one:
         one(args.one)
         return
