@@ -825,3 +825,95 @@ def test_a_split_reads_its_defaults_and_an_official_test_source(cfg):
     assert not split_of({**embedded, "split": {"validation": 0.75}})
     assert not split_of({"source": {"kind": "x", "test": "t"}, "split": {"validation": 0.9}})
     assert _split_problems({"datasets": {"x": embedded}}, {"datasets"}) == []
+
+
+def test_a_removed_entry_without_a_default_leaves_fixed_alone():
+    from gsos.config import keep_removed_fixed
+
+    cfg = {"fixed": {}}
+    keep_removed_fixed(cfg, {}, {"search_space.x": ({"type": "uniform", "low": 0}, "f")})
+    assert cfg == {"fixed": {}}
+
+
+def test_merging_forgets_the_origins_of_what_a_later_file_removes_and_goes_on():
+    from gsos.config import Layer, merge
+
+    last = {"datasets": {"a": None, "b": {"k": 3}}, "tpe": {}, "hpo": 7}
+    layers = [
+        Layer("d", {"datasets": {"a": {"k": 1}}, "tpe": {"g": 1}}),
+        Layer("m", {"datasets": {"a": {"k": 2}}}),
+        Layer("n", last),
+    ]
+    cfg, origin, problems, _ = merge(layers)
+    assert "datasets.a.k" not in origin and origin["datasets.a"] == "n"
+    assert cfg["datasets"] == {"b": {"k": 3}} and cfg["hpo"] == 7  # after the null and {}
+    assert len(problems) == 1 and problems[0].startswith("tpe: an empty mapping")
+
+
+def test_merged_values_share_nothing_with_the_files():
+    from gsos.config import Layer, merge
+
+    layer = Layer("d", {"a": {"b": {"c": 1}}})
+    cfg = merge([layer])[0]
+    layer.values["a"]["b"]["c"] = 2
+    assert cfg["a"]["b"]["c"] == 1
+
+
+def test_validate_config_checks_files_only_when_asked(cfg, tmp_path, monkeypatch):
+    from gsos.config import ROOT as CHECKOUT
+    from gsos.config import ConfigError, load_schema, validate_config
+
+    monkeypatch.chdir(tmp_path)
+    schema = load_schema(CHECKOUT / "workflow" / "schemas" / "config.schema.yaml")
+    folder_dataset(cfg, tmp_path / "nowhere")
+    validate_config(cfg, schema)
+    with pytest.raises(ConfigError, match="no such folder"):
+        validate_config(cfg, schema, check_files=True)
+
+
+def test_measured_checks_skip_a_refused_dataset_list_or_space(tmp_path):
+    for overlay, key in [
+        ({"run": {"strategies": ["gsos_measured"], "datasets": 5}}, "run.datasets"),
+        ({"run": {"strategies": ["gsos_measured"]}, "search_space": [1]}, "search_space"),
+    ]:
+        problems = problems_of(tmp_path, overlay)
+        assert [p.split(":")[0] for p in problems] == [key], problems
+
+
+def test_leave_one_out_needs_two_datasets_and_adaptive_budgets_a_share_per_group(cfg):
+    cfg["run"]["strategies"] = ["gsos_measured"]
+    cfg["datasets"]["copy"] = copy.deepcopy(cfg["datasets"]["digits"])
+    cfg["run"]["datasets"] = ["digits", "copy"]
+    cfg["measured_groups"]["source"] = "leave_one_out"
+    assert not [p for p in semantic(cfg) if p.startswith("measured_groups.source")]
+    mg = cfg["measured_groups"]
+    mg["rule"], mg["shares"], mg["budget"] = {"cumulative": [0.5]}, [1, 1, 1], "adaptive"
+    assert "3 share(s) [1, 1, 1] for the 2 group(s)" in only(semantic(cfg), "measured_groups.sh")
+    mg["rule"] = {"cumulative": []}  # no cuts: no group count to check against
+    assert not [p for p in semantic(cfg) if p.startswith("measured_groups.shares")]
+
+
+def test_a_split_says_its_sum_and_takes_validation_by_default(cfg):
+    from gsos.config import _split_problems
+
+    embedded = {"source": {"kind": "embedded", "name": "digits"}}
+    assert not _split_problems({"datasets": {"x": {**embedded, "split": {"test": 0.7}}}}, set())
+    split = {"validation": 0.7, "test": 0.4}
+    (p,) = _split_problems({"datasets": {"x": {**embedded, "split": split}}}, set())
+    assert "validation 0.7 + test 0.4 = 1.1 leaves no images" in p
+
+
+def test_a_yaml_error_without_a_position_still_names_the_file(tmp_path):
+    from gsos.config import ConfigError, load_yaml
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b"hpo: {iterations: 5}\n\x07\n")  # a control character: no parse at all
+    with pytest.raises(ConfigError, match=r"bad.yaml(:\d+:\d+)?: YAML syntax error"):
+        load_yaml(bad)
+
+
+def test_a_list_given_on_the_command_line_is_read_as_a_list(tmp_path):
+    from gsos.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"fixed: \[1, 2\] is not of type 'object'"):
+        load_layers(cli=["fixed=[1, 2]"])
