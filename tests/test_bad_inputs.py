@@ -280,3 +280,41 @@ def test_gsos_run_prints_the_warnings_before_any_job(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     assert "warning: tpe.n_startup_jobs: 100 random starts of 3 iterations" in run.stderr
     assert not Path(tmp_path / "results").exists()
+
+
+# --- shares and names that break a run later (issue 33) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "validation, test, refused", [(0.5, 0.5, True), (0.7, 0.4, True), (0.5, 0.45, False)]
+)
+def test_a_split_that_leaves_no_training_images_is_refused(tmp_path, validation, test, refused):
+    split = {"validation": validation, "test": test, "seed": 0}
+    problems = check(tmp_path, {"datasets": {"digits": {"split": split}}}, files=False)
+    found = [p for p in problems if "datasets.digits.split" in p]
+    assert bool(found) == refused, problems
+    if refused:
+        assert f"validation {validation} + test {test}" in found[0]
+        assert "leaves no images to train on" in found[0]
+
+
+def test_an_official_test_split_takes_nothing_from_the_images(tmp_path):
+    source = {"kind": "folder", "path": str(tmp_path / "a"), "test_path": str(tmp_path / "b")}
+    split = {"validation": 0.5, "test": 0.5, "seed": 0}
+    d = {"source": source, "image_size": 8, "channels": 1, "split": split}
+    problems = check(tmp_path, {"datasets": {"mine": d}}, files=False)
+    assert not [p for p in problems if ".split" in p], problems
+
+
+@pytest.mark.parametrize("names", [["G1", "all", "G3"], ["G1", "G1", "G3"]])
+def test_group_names_must_be_unique_and_not_all(tmp_path, names):
+    """'all' is the group of every ungrouped strategy's records: a GSOS group of that name
+    would be mixed up with them."""
+    groups = [
+        {"name": names[0], "params": ["num_conv_layers", "lr", "dropout_rate"], "share": 4},
+        {"name": names[1], "params": ["optimizer", "epoch"], "share": 3},
+        {"name": names[2], "params": ["stride", "padding", "kernel", "num_fc_units",
+                                      "batch_size"], "share": 3},
+    ]  # fmt: skip
+    problem = one(check(tmp_path, {"gsos": {"groups": groups}}, files=False), "gsos.groups")
+    assert "names must be unique and not 'all'" in problem and str(names) in problem

@@ -635,7 +635,7 @@ def _measured_problems(cfg: Mapping[str, Any], broken: set[str]) -> list[str]:
             problems.append(
                 f"pilot.seeds: {shared} are also run.seeds; pilot runs need seeds of their own"
             )
-    if not _touches(broken, "measured_groups", "run.datasets", "search_space"):
+    if not _touches(broken, "measured_groups", "run.datasets", "run.strategies", "search_space"):
         mg = cfg["measured_groups"]
         if mg["source"] == "file" and not mg["weights_file"]:
             problems.append("measured_groups.weights_file: source is file, so give the file")

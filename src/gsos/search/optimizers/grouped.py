@@ -54,6 +54,7 @@ class GroupedSequential(Optimizer):
         self.inner: Optimizer | None = None
         self.told: list[tuple[Evaluation, Outcome]] = []
         self.unspent = (0, 0.0)  # evaluations and cost left by earlier groups
+        self.given = Budget(evaluations=0)  # what the group being searched was given
 
     def _finish_group(self) -> None:
         if self.inner is None:
@@ -73,11 +74,11 @@ class GroupedSequential(Optimizer):
         if best is not None:
             searched = [n for n in group.params if n != self.fidelity]
             self.current.update({k: best["params"][k] for k in searched})
-        budget = group.budget
+        budget = self.given  # the group's own and what earlier groups passed on to it
         used_evals = len(self.told)
         used_cost = sum(o.cost for _, o in self.told)
-        left_evals = (budget.evaluations or 0) + self.unspent[0] - used_evals
-        left_cost = (budget.cost or 0.0) + self.unspent[1] - used_cost
+        left_evals = (budget.evaluations or 0) - used_evals
+        left_cost = (budget.cost or 0.0) - used_cost
         self.unspent = (max(left_evals, 0), max(left_cost, 0.0))
         ran_out = [e for e in self.memory.exhausted if e["search"] == group.name]
         if ran_out and (self.unspent[0] or self.unspent[1]) and self.index + 1 < len(self.groups):
@@ -111,7 +112,7 @@ class GroupedSequential(Optimizer):
             view = View.of(self.space, names, fixed=self.current)
             seed = derive_seed(self.seed, 1, self.index)
             self.inner = self.make_inner(view, seed, budget, group.name)
-            self.unspent = (0, 0.0)
+            self.given, self.unspent = budget, (0, 0.0)
             return True
         return False
 

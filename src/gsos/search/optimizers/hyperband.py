@@ -221,7 +221,7 @@ class Hyperband(Optimizer):
         self.promoted: list[_Candidate] = []
         self.results: list[tuple[_Candidate, int, float | None, str]] = []
         self.live: set[int] = set()
-        self.cut = False
+        self.ended = False  # the evaluation cut to the budget was asked: it is the last
 
     @property
     def rungs(self) -> list[Rung]:
@@ -251,7 +251,7 @@ class Hyperband(Optimizer):
         self.promoted, self.results, self.live = [], [], set()
 
     def ask(self) -> Evaluation | None:
-        if self.cut:  # the evaluation cut to the budget was the last (a repeat of it too)
+        if self.ended:
             return None
         while self.asked >= self._size():
             self._advance()
@@ -284,9 +284,11 @@ class Hyperband(Optimizer):
             )
         if not self.spent.fits(cost):
             ev = self._last(ev, below)
+            # the last, even if it costs nothing (a repeat told its earlier outcome, inside
+            # GSOS): a bracket going on after it would promote from states no longer kept
+            self.ended = True
             if ev is None:
                 return None
-            self.cut = True
         self.asked += 1
         return ev
 
