@@ -36,6 +36,7 @@ PARTS = (
     "throughput",
     "pipeline",
     "miniature",
+    "limit",
     "startup",
     "tpe",
     "projection",
@@ -128,6 +129,13 @@ def main(argv=None) -> None:
             from miniature import miniature
 
             df = miniature(a.run_dir)
+        elif part == "limit":
+            if a.run_dir is None:
+                print("limit: skipped (it needs a finished default run: pipeline, or --run-dir)")
+                continue
+            from limit import limit
+
+            df = limit(Path(a.run_dir) / "results" / "default", device, a.quick)
         elif part == "startup":
             from startup import startup
 

@@ -3,6 +3,7 @@
 import sys
 
 import pandas as pd
+import pytest
 import torch
 from conftest import ROOT
 
@@ -216,3 +217,44 @@ def test_the_pipeline_split_reads_a_finished_run(tmp_path):
     assert parts["start-up"] == 10.0 - 6.0
     assert parts["table 5"] == 4.0 and parts["aggregation"] == 2.0
     assert parts["data preparation"] == 1.0
+
+
+def test_the_limit_counts_each_trials_training_flops_against_the_peak(tmp_path, default_config):
+    """bench/limit.py: training FLOPs = a configuration's FLOPs per image × the images ×
+    epochs it trained, summed per precision; the time at the measured peak beside the
+    training seconds the records measured."""
+    import json
+
+    import limit as limit_part
+    import yaml
+
+    from gsos.training.model import CNN, Architecture
+
+    results = tmp_path / "results" / "default"
+    (results / "data" / "digits").mkdir(parents=True)
+    (results / "run-config.yaml").write_text(yaml.safe_dump(default_config))
+    (results / "data" / "digits" / "manifest.json").write_text(
+        json.dumps({"shape": [1, 8, 8], "n_classes": 10})
+    )
+    params = {"num_conv_layers": 2, "lr": 0.01, "dropout_rate": 0.0, "optimizer": "adam",
+              "epoch": 2, "stride": 1, "padding": "same", "kernel": 3, "num_fc_units": 64,
+              "batch_size": 32}  # fmt: skip
+    run = results / "runs" / "digits" / "gsos" / "seed0"
+    run.mkdir(parents=True)
+    records = [
+        {"params": params, "sample_epochs": 2000, "precision": "fp32", "train_seconds": 1.0},
+        {"params": {**params, "kernel": 5}, "sample_epochs": 1000, "precision": "bf16",
+         "train_seconds": 0.5},
+        {"params": params, "sample_epochs": 0, "precision": "fp32", "train_seconds": 0.0},
+    ]  # fmt: skip
+    (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    df = limit_part.limit(results, torch.device("cpu"), quick=True).set_index("precision")
+    arch = Architecture(**default_config["model"])
+    flops = CNN(params, (1, 8, 8), 10, arch).train_flops_per_sample
+    assert df.loc["fp32", "train_flops"] == pytest.approx(2000 * flops)
+    assert df.loc["fp32", "trials"] == 1 and df.loc["bf16", "trials"] == 1  # 0 trained: none
+    total = df.loc["all"]
+    assert total["seconds_at_peak"] == pytest.approx(
+        df.loc["fp32", "seconds_at_peak"] + df.loc["bf16", "seconds_at_peak"]
+    )
+    assert total["fraction_of_peak"] == pytest.approx(total["seconds_at_peak"] / 1.5)
