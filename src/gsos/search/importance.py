@@ -233,22 +233,30 @@ def estimate(
         for t in trials:
             runs.setdefault((t.get("dataset"), t.get("strategy"), t.get("seed")), []).append(t)
         units = list(runs.values())
-    samples = []
+    keys: list[tuple[int, ...]] = []
     for _ in range(bootstrap):  # every resample drawn here, in order: any worker count agrees
         draw = rng.integers(0, len(units), len(units))
         if estimator in NEIGHBOUR_BASED:  # a duplicate would be its copy's nearest neighbour
             draw = np.unique(draw)
-        samples.append([t for i in draw for t in units[i]])
-    jobs = [(sample, space, estimator, seed + 1 + b, n_trees) for b, sample in enumerate(samples)]
+        keys.append(tuple(sorted(int(i) for i in draw)))
+    # resamples of a few runs repeat (5 runs give 126 distinct ones; 200 draws hold about 84):
+    # each distinct resample is refitted once, with the seed of its first draw
+    first = {k: b for b, k in reversed(list(enumerate(keys)))}
+    distinct = sorted(first, key=first.get)
+    jobs = [
+        ([t for i in k for t in units[i]], space, estimator, seed + 1 + first[k], n_trees)
+        for k in distinct
+    ]
     if workers > 1 and len(jobs) > 1:  # refits are independent: one process each
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(
             min(workers, len(jobs)), initializer=die_with_parent, initargs=(os.getpid(),)
         ) as pool:
-            draws = list(pool.map(_weights_of_job, jobs))
+            fitted = dict(zip(distinct, pool.map(_weights_of_job, jobs), strict=True))
     else:
-        draws = [_weights_of_job(job) for job in jobs]
+        fitted = {k: _weights_of_job(job) for k, job in zip(distinct, jobs, strict=True)}
+    draws = [fitted[k] for k in keys]
     # a refit that finds no importance at all (N-RReliefF on one small run: every weight
     # clipped to 0), or whose resample is too small to estimate, gives no shares to average:
     # left out of the mean and the interval, and counted
