@@ -8,7 +8,8 @@ forward; tests/test_bench.py holds it to torch's FlopCounterMode) times the imag
 it trained (``sample_epochs``: a continuation counts only its new epochs), summed per
 precision it trained in. The time that arithmetic would take at the machine's measured peak
 (matmuls of that precision) is the limit, set beside the training seconds the records
-measured (``train_seconds``, learning-curve evaluations excluded). Configurations are
+measured (``train_seconds``, learning-curve evaluations excluded), each job's peak its share
+of the machine's (``resources.hpo_threads`` of torch's threads). Configurations are
 counted once each (their FLOPs per image do not depend on the seed).
 
     python3 -m uv run --locked python bench/run.py pipeline limit   # a default run, then this
@@ -70,11 +71,17 @@ def training_flops(results: Path) -> pd.DataFrame:
 def limit(results: Path, device: torch.device, quick: bool = False) -> pd.DataFrame:
     """:func:`training_flops` against the peak measured now, here, per precision."""
     df = training_flops(results)
+    # each HPO job trains on resources.hpo_threads threads; the peak is measured on all of
+    # torch's: a job's own peak on a CPU is that share of it (a GPU job has the whole GPU)
+    cfg = yaml.safe_load((results / "run-config.yaml").read_text())
+    share = 1.0
+    if device.type == "cpu":
+        share = min(1.0, int(cfg["resources"]["hpo_threads"]) / torch.get_num_threads())
     peaks = {}
     for precision in df["precision"]:
         dtype = PRECISION_DTYPE.get(precision, torch.float32)
         if dtype not in peaks:
-            peaks[dtype] = matmul_peak(dtype, device=device, n=512 if quick else None)
+            peaks[dtype] = share * matmul_peak(dtype, device=device, n=512 if quick else None)
     df["peak_gflop_per_s"] = [peaks[PRECISION_DTYPE.get(p, torch.float32)] for p in df["precision"]]
     df["seconds_at_peak"] = df["train_flops"] / (df["peak_gflop_per_s"] * 1e9)
     df["achieved_gflop_per_s"] = df["train_flops"] / df["train_seconds"].clip(lower=1e-9) / 1e9
