@@ -309,3 +309,51 @@ def test_fabolas_continues_its_hmc_chain_from_one_proposal_to_the_next(default_c
     fabolas_run(default_config, FabolasSettings(**{**base, "hmc_continue": False}), 3)
     assert steps == [4 + 2 * 3] * 3
 
+
+def boil_proposals(default_config, settings, n=8, seed=0):
+    """BOIL on the default space (9 searched hyperparameters, epochs 1..9) against the
+    shared synthetic objective, its learning curves from tests/synthetic.py: the
+    evaluations it asks for after its random start."""
+    from synthetic import curve
+    from synthetic import objective as synthetic_objective
+
+    opt = BOIL(View.of(space(default_config)), seed, Budget(cost=1e4), settings)
+    asked = []
+    for i in range(settings.n_init + n):
+        ev = opt.ask()
+        out = synthetic_objective(ev.params, i)
+        acc = out["val_accuracy"] if out["status"] == "ok" else 0.0
+        points = curve(acc, ev.budget)
+        opt.tell(ev, outcome(i + 1, points[-1]["val_accuracy"], float(ev.budget), points))
+        if i >= settings.n_init:
+            asked.append(ev)
+    return asked
+
+
+def on_bound(ev) -> float:
+    u = np.array(list(ev.raw.values()))
+    return float(np.mean((u <= 1e-9) | (u >= 1 - 1e-9)))
+
+
+SMALL_BOIL = BoilSettings(hyper_starts=5, num_restarts=2, raw_samples=64)
+
+
+def test_boils_short_trainings_are_not_thrown_at_the_corners(default_config):
+    """Issue 30: with a zero prior mean, a configuration far from every observation is
+    predicted to score the average of all trainings, far above what any one-epoch training
+    scores; far from everything is a corner of the 9-dimensional box, one epoch is the
+    cheapest, so BOIL asked for one-epoch trainings at the corners (98.5 % of their
+    coordinates on a bound on the digits, chance accuracy). With the prior mean's trend in
+    the epochs (BOIL's zero mean otherwise), none is."""
+    import dataclasses
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as an HPO job runs (resources.hpo_threads)
+    try:
+        before = boil_proposals(default_config, dataclasses.replace(SMALL_BOIL, trend=False))
+        after = boil_proposals(default_config, dataclasses.replace(SMALL_BOIL, trend=True))
+    finally:
+        torch.set_num_threads(threads)
+    corners = [ev for ev in before if ev.budget == 1 and on_bound(ev) >= 0.8]
+    assert len(corners) >= 3, "the failure this test guards against no longer shows"
+    assert not [ev for ev in after if ev.budget == 1 and on_bound(ev) >= 0.8]

@@ -29,6 +29,19 @@ are whole epochs of the curve; the hyperparameters are refitted whenever 2·(d +
 observations have arrived (the code refits when their count is a multiple of that); a failed
 training counts as a curve of zero accuracy. Cost-matched: a training of t epochs costs t
 epochs; the last one stops where the budget ends.
+
+Two further differences fix what BOIL did on the default's 9 dimensions (issue 30; measured
+in config/README.md): 75–137 of a run's trainings were one-epoch trainings at the corners of
+the box, at chance accuracy. The cause is the GP's zero prior mean on standardised scores:
+one-epoch trainings score far below the average (their curve's single point has the
+logistic's smallest weight), and a configuration far from every observation is predicted at
+the average, so log EI − log cost is largest at one epoch far from all data, a corner of the
+box. ``trend`` makes the prior mean β0 + β1·t, its coefficients at their maximum likelihood
+(generalised least squares under the kernel, inside the marginal likelihood the
+hyperparameters are fitted on). ``lengthscale_dims`` scales BOIL's ℓ_x bounds (set for its
+problems of 2 to 6 hyperparameters) by d over that dimension, so two configurations correlate
+as in BOIL's own problems (:func:`bounds_for`); alone, it did not move the trainings from the
+corners.
 """
 
 from __future__ import annotations
@@ -54,9 +67,29 @@ from gsos.search.optimizers.encoding import Box
 from gsos.search.seeds import derive_seed
 
 FIDELITY = "epoch"
-# BOIL's bounds (its kernels are exp(-d²/ℓ)): ℓ_x, ℓ_t, midpoint m0, growth g0
+# BOIL's bounds (its kernels are exp(-d²/ℓ)): ℓ_x, ℓ_t, midpoint m0, growth g0. Its ℓ_x
+# bounds were set for its experiments' 2 to 6 hyperparameters; see :func:`bounds_for`
 BOUNDS = ((0.03, 0.3), (0.3, 0.6), (-2.0, 3.0), (0.5, 2.0))
 START = (0.02, 0.2, 0.0, 1.0)  # BOIL's initial ℓ_x, ℓ_t, m0, g0 (before the first fit)
+
+
+def bounds_for(dim: int, reference_dim: int | None) -> tuple[tuple[float, float], ...]:
+    """BOIL's bounds with ℓ_x scaled by ``dim / reference_dim``.
+
+    The kernel is exp(−‖x − x′‖²/ℓ_x) on the unit box, and the squared distance between two
+    configurations grows with the dimension (d/6 on average for uniform ones). BOIL's
+    0.03–0.3 give two random configurations of its 2-dimensional problems (DDQN's γ and
+    learning rate) a prior correlation of exp(−(2/6)/0.3) ≈ 0.33 at the upper bound; in the
+    default's 9 dimensions the same bound gives exp(−1.5/0.3) ≈ 0.007: every configuration
+    not next to an observation is at the prior, its variance highest where it is farthest
+    from all data (the box's corners), and with one epoch the cheapest, log EI − log cost
+    peaks there (issue 30). Scaled, the bounds keep the correlations BOIL's had. ``None``
+    keeps BOIL's bounds as they are."""
+    if reference_dim is None:
+        return BOUNDS
+    f = dim / reference_dim
+    (lo, hi), *rest = BOUNDS
+    return ((lo * f, hi * f), *rest)
 
 
 @dataclass(frozen=True)
@@ -68,6 +101,8 @@ class Settings:
     hyper_starts: int = 20
     num_restarts: int = 10
     raw_samples: int = 512
+    lengthscale_dims: int | None = None
+    trend: bool = False
 
     @classmethod
     def from_config(cls, o: Mapping[str, Any]) -> Settings:
@@ -138,9 +173,23 @@ def targets(curves: list[list[float]], midpoint: Any, growth: Any, longest: int)
     return (y - y.mean()) / torch.where(sd > 0, sd, torch.ones_like(sd))
 
 
-def negative_mll(theta: Any, data: Data, noise: float, longest: int) -> Any:
+def trend(x: Any, y: Any, k: Any) -> Any:
+    """The prior mean's coefficients (β0, β1) of β0 + β1·t, by generalised least squares
+    under the kernel matrix ``k``: their maximum-likelihood values given the kernel."""
+    import torch
+
+    h = torch.stack([torch.ones_like(x[:, -1]), x[:, -1]], 1)
+    chol = torch.linalg.cholesky(k)
+    kh = torch.cholesky_solve(h, chol)
+    ky = torch.cholesky_solve(y[:, None], chol)
+    a = h.T @ kh + 1e-10 * torch.eye(2, dtype=k.dtype)
+    return torch.linalg.solve(a, h.T @ ky)[:, 0]
+
+
+def negative_mll(theta: Any, data: Data, noise: float, longest: int, with_trend=False) -> Any:
     """−log p(y | X, ℓ_x, ℓ_t) with y the curves compressed by (m0, g0): GPyTorch's exact
-    marginal likelihood of a fixed-noise GP."""
+    marginal likelihood of a fixed-noise GP; its prior mean zero (BOIL's) or, with
+    ``with_trend``, the trend in t at its maximum-likelihood coefficients."""
     import gpytorch
     import torch
 
@@ -148,22 +197,34 @@ def negative_mll(theta: Any, data: Data, noise: float, longest: int) -> Any:
     x = torch.as_tensor(data.x, dtype=torch.float64)
     y = targets(data.curves, m0, g0, longest)
     k = kernel(x, x, lx, lt) + noise * torch.eye(len(x), dtype=torch.float64)
-    dist = gpytorch.distributions.MultivariateNormal(torch.zeros_like(y), k)
+    mean = torch.zeros_like(y)
+    if with_trend:
+        beta = trend(x, y, k)
+        mean = beta[0] + beta[1] * x[:, -1]
+    dist = gpytorch.distributions.MultivariateNormal(mean, k)
     return -dist.log_prob(y) / len(y)
 
 
-def fit_hyper(data: Data, noise: float, longest: int, starts: int, seed: int) -> Hyper:
+def fit_hyper(
+    data: Data,
+    noise: float,
+    longest: int,
+    starts: int,
+    seed: int,
+    bounds=BOUNDS,
+    with_trend: bool = False,
+) -> Hyper:
     """BOIL's fit: the best of ``starts`` random points of the bounds, then L-BFGS-B."""
     import torch
     from scipy.optimize import minimize
 
     rng = np.random.default_rng(seed)
-    low, high = np.array(BOUNDS).T
+    low, high = np.array(bounds).T
     tries = rng.uniform(low, high, size=(starts, 4))
 
     def value_and_grad(v: np.ndarray) -> tuple[float, np.ndarray]:
         theta = torch.tensor(v, dtype=torch.float64, requires_grad=True)
-        loss = negative_mll(theta, data, noise, longest)
+        loss = negative_mll(theta, data, noise, longest, with_trend)
         if not torch.isfinite(loss):
             return 1e10, np.zeros(4)
         (grad,) = torch.autograd.grad(loss, theta)
@@ -171,7 +232,7 @@ def fit_hyper(data: Data, noise: float, longest: int, starts: int, seed: int) ->
 
     values = [value_and_grad(v)[0] for v in tries]
     start = tries[int(np.argmin(values))]
-    res = minimize(value_and_grad, start, jac=True, method="L-BFGS-B", bounds=BOUNDS)
+    res = minimize(value_and_grad, start, jac=True, method="L-BFGS-B", bounds=bounds)
     best = res.x if res.fun <= min(values) else start
     return Hyper(*[float(b) for b in best], fitted_at=len(data.x))
 
@@ -224,9 +285,14 @@ class BOIL(Optimizer):
         kx.lengthscale = math.sqrt(h.lx / 2)
         kt.lengthscale = math.sqrt(h.lt / 2)
         noise = torch.full_like(y, self.settings.noise)
+        mean = None
+        if self.settings.trend:
+            k = kernel(x, x, h.lx, h.lt) + self.settings.noise * torch.eye(len(x)).double()
+            mean = trend_mean(trend(x, y[:, 0], k))
         model = SingleTaskGP(
-            x, y, train_Yvar=noise, covar_module=kx * kt, outcome_transform=None
-        ).to(torch.float64)
+            x, y, train_Yvar=noise, covar_module=kx * kt, mean_module=mean,
+            outcome_transform=None,
+        ).to(torch.float64)  # fmt: skip
         model.eval()
         return model
 
@@ -246,8 +312,9 @@ class BOIL(Optimizer):
         if len(data.x) - self.hyper.fitted_at >= 2 * d or self.hyper.fitted_at == 0:
             torch.manual_seed(derive_seed(self.seed, 4, k))
             self.hyper = fit_hyper(
-                data, o.noise, self.t_high, o.hyper_starts, derive_seed(self.seed, 5, k)
-            )
+                data, o.noise, self.t_high, o.hyper_starts, derive_seed(self.seed, 5, k),
+                bounds_for(d - 1, o.lengthscale_dims), o.trend,
+            )  # fmt: skip
         model = self._model(data)
         bounds = torch.stack([torch.zeros(d), torch.ones(d)]).to(torch.float64)
         torch.manual_seed(derive_seed(self.seed, 6, k))
@@ -379,6 +446,21 @@ class BOIL(Optimizer):
             cov = cov - cov[:, i : i + 1] @ cov[i : i + 1, :] / (cov[i, i] + o.noise)
             if not free:
                 break
+
+
+def trend_mean(beta: Any) -> Any:
+    """A GPyTorch mean β0 + β1·t (t the last input), its coefficients fixed."""
+    import gpytorch
+
+    class TrendMean(gpytorch.means.Mean):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("beta", beta.detach().clone())
+
+        def forward(self, x):
+            return self.beta[0] + self.beta[1] * x[..., -1]
+
+    return TrendMean()
 
 
 def watch_curve(curve: list[dict[str, Any]]) -> dict[str, Any] | None:
