@@ -28,10 +28,10 @@ ITERATIONS = 24
 COST = 60.0  # full-training-set epochs for the cost-matched strategies
 # Gaussian-process strategies take a second or more per proposal, and a killed run replays
 # every proposal: they get a budget of about ten evaluations, most of them the initial design
-COSTS = {"fabolas": 10.0, "boil": 22.0}
+COSTS = {"fabolas": 16.0, "boil": 22.0}
 FABOLAS = {  # emukit's FABOLAS at test size: few candidates, short MCMC; the HMC chain over
     # the GP's hyperparameters continued from proposal to proposal, so replay must rebuild it
-    "n_init": 8, "min_fraction": 0.25, "marginalize": True, "hyper_samples": 2,
+    "n_init": 4, "min_fraction": 0.25, "overhead": 0.0, "marginalize": True, "hyper_samples": 2,
     "hmc_burn_in": 2, "hmc_thin": 1, "hmc_continue": True, "num_eval_points": 10,
     "representer_points": 20, "innovations": 10, "burn_in": 1, "mcmc_steps": 2, "gp_restarts": 1,
 }  # fmt: skip
