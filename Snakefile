@@ -18,6 +18,7 @@ include: "workflow/rules/reports.smk"
 
 onstart:
     check_device_here()
+    check_until_here()
     record_this_run()
 
 
@@ -25,3 +26,10 @@ rule all:
     input:
         final_outputs(),
     default_target: True
+
+
+# Every HPO run of the experiment (pilots through the measured groups they feed), no report:
+# `snakemake --cores all runs`. (--until hpo cannot do it: see common.smk.)
+rule runs:
+    input:
+        run_records(),

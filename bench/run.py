@@ -45,15 +45,17 @@ PARTS = (
 
 
 def peak_table(quick: bool, device: torch.device) -> pd.DataFrame:
-    from peak import matmul_peak
+    from peak import PEAK_SHAPE, matmul_peak
 
+    n, k = PEAK_SHAPE.get(device.type, PEAK_SHAPE["cpu"])
+    n = 512 if quick else n
     return pd.DataFrame(
         [
             {
                 "dtype": str(d).removeprefix("torch."),
                 "device": device.type,
-                "matrix": "2048x2048",
-                "gflop_per_s": matmul_peak(d, 512 if quick else 2048, device=device),
+                "matrix": f"{n}x{n}, {k} back to back",
+                "gflop_per_s": matmul_peak(d, device=device, n=n),
             }
             for d in (torch.float32, torch.bfloat16)
         ]

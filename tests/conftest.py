@@ -103,6 +103,7 @@ def tiny_config(default_config: dict) -> dict:
     cfg["tpe"]["n_startup_jobs"] = 2
     cfg["pilot"].update(seeds=[1000, 1001], iterations=8)
     cfg["measured_groups"]["bootstrap"] = 4
+    cfg["importance"] = {"refits": 8, "trees": 4}
     cfg["model"]["base_filters"] = 4
     # the Gaussian-process strategies at test size (the paper's settings take minutes a
     # proposal): one GP fit, few candidates, a short MCMC; larger data shares, fewer proposals

@@ -52,9 +52,123 @@ def test_flops_and_peak_make_a_fraction_of_peak():
     # torch's counter and the model's own estimate (which decides bf16) agree roughly
     estimate = CNN(params, (1, 8, 8), 10, arch).train_flops_per_sample
     assert 0.5 < counted / estimate < 1.5
-    assert peak.matmul_peak(torch.float32, n=256, repeats=3) > 1.0
+    assert peak.matmul_peak(torch.float32, device="cpu", n=256, repeats=3) > 1.0
     # the peak is taken on the device that is benchmarked (meta stands in for a GPU here)
     assert peak.matmul_peak(torch.float32, n=64, repeats=1, device="meta") > 0
+
+
+def test_the_peak_is_the_benchmarked_devices_and_every_call_site_says_which(paper_config):
+    """Issue 29, defect 8: the peak's call sites could drop their device unnoticed (the
+    peak then silently the CPU's). ``device`` has no default now, so such a call fails;
+    the peak table runs here. Checked: ``matmul_peak(dtype)`` in throughput.py or
+    run.peak_table raises a TypeError in this test or the throughput one."""
+    import inspect
+
+    import run as run_part
+
+    assert inspect.signature(peak.matmul_peak).parameters["device"].default is inspect._empty
+    table = run_part.peak_table(True, torch.device("cpu"))
+    assert list(table["device"]) == ["cpu", "cpu"] and (table["gflop_per_s"] > 0).all()
+
+
+def count_matmuls():
+    """A TorchFunctionMode counting the matmuls torch is asked for (the real calls)."""
+    from torch.overrides import TorchFunctionMode
+
+    class Count(TorchFunctionMode):
+        n = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if getattr(func, "__name__", "") in ("matmul", "__matmul__"):
+                self.n += 1
+            return func(*args, **(kwargs or {}))
+
+    return Count()
+
+
+def test_the_peak_times_matmuls_back_to_back():
+    """Issue 29, defect 10: the peak timed one 2048³ matmul per repeat (on an H100 in bf16,
+    ~25 µs: near launch overhead, so the peak was underestimated). Now each timing covers
+    several back to back (8192³, 20 on a GPU; 3 on a CPU). Checked: with the old loop (one
+    matmul per repeat) the count is 2 + repeats and this fails."""
+    with count_matmuls() as counted:
+        peak.matmul_peak(torch.float32, device="cpu", n=64, repeats=2)
+    assert counted.n == 2 + 2 * peak.PEAK_SHAPE["cpu"][1]
+    assert peak.PEAK_SHAPE["cuda"] == (8192, 20)
+
+
+def test_a_gpus_timing_is_between_two_cuda_events_without_a_sync_per_call(monkeypatch):
+    """On a GPU the calls are bracketed by two CUDA events and waited for once: a stand-in
+    for ``torch.cuda.Event`` (host clock, counting what it is asked) and for
+    ``torch.cuda.synchronize`` (counting). Checked: timing with perf_counter and a
+    ``torch.cuda.synchronize`` per call (the old loop) fails here."""
+    made, synced = [], []
+
+    class CudaEventStandIn(peak.HostEvent):
+        def __init__(self, enable_timing=False):
+            super().__init__()
+            self.timing, self.records, self.waits = enable_timing, 0, 0
+            made.append(self)
+
+        def record(self):
+            super().record()
+            self.records += 1
+
+        def synchronize(self):
+            self.waits += 1
+
+    monkeypatch.setattr(torch.cuda, "Event", CudaEventStandIn)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: synced.append(device))
+    calls = []
+    seconds = peak.seconds_per_call(lambda: calls.append(1), 20, torch.device("cuda"))
+    assert seconds >= 0 and len(calls) == 20 and not synced
+    assert [(e.timing, e.records) for e in made] == [(True, 1), (True, 1)]
+    assert made[1].waits == 1
+
+
+def test_the_standard_pipeline_is_written_as_for_a_gpu(tmp_path, monkeypatch):
+    """Issue 29, defect 10: the baseline synchronised after every step and used no pinned
+    memory, which slows it on a GPU and flattered our ratio. Now: pinned batches on CUDA,
+    copies with ``non_blocking``, one synchronisation at the end of the epoch (run here on
+    the CPU, every batch copy observed). Checked: with ``pin_memory`` off, ``non_blocking``
+    dropped, or ``synchronize`` called per step, this fails. Not seen on a CPU: an inline
+    ``torch.cuda.synchronize()`` per step behind ``if device.type == "cuda"``."""
+    from torch.overrides import TorchFunctionMode
+
+    from gsos.training.model import Architecture
+
+    ds = list(range(8))
+    assert throughput_part.standard_loader(ds, 4, 0, torch.device("cuda")).pin_memory
+    assert not throughput_part.standard_loader(ds, 4, 0, torch.device("cpu")).pin_memory
+    x = torch.randint(0, 256, (8, 1, 8, 8), dtype=torch.uint8)
+    throughput_part.write_image_folder(x, torch.tensor([0, 1] * 4), tmp_path / "f")
+    copies, syncs = [], []
+
+    class Copies(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            to_device = kwargs.get("device") or (args[1] if len(args) > 1 else None)
+            to_a_device = func is torch.Tensor.to and isinstance(to_device, torch.device | str)
+            if to_a_device and not args[0].requires_grad:  # the batches' copies, not weights'
+                copies.append(kwargs.get("non_blocking", False))
+            return func(*args, **kwargs)
+
+    monkeypatch.setattr(throughput_part, "synchronize", syncs.append)
+    params = {"num_conv_layers": 2, "lr": 0.01, "dropout_rate": 0.0, "optimizer": "adam",
+              "epoch": 1, "stride": 1, "padding": "same", "kernel": 3, "num_fc_units": 8,
+              "batch_size": 4}  # fmt: skip
+    with Copies():
+        throughput_part.standard(
+            tmp_path / "f",
+            (1, 8, 8),
+            2,
+            params,
+            Architecture(base_filters=2),
+            torch.device("cpu"),
+            0,
+        )
+    assert copies == [True] * 4  # two batches, x and y each
+    assert syncs == [torch.device("cpu")]
 
 
 def test_tpe_overhead_times_both_runners(paper_config):

@@ -85,16 +85,17 @@ def test_command_line_values_are_typed_and_nest():
 
 
 def test_the_experiment_is_named_by_the_last_file_unless_set():
+    def name(*layers):
+        return experiment_name(list(layers))[0]
+
     base = Layer("config/config.yaml", {"experiment": "default"})
-    assert experiment_name([base]) == "default"
-    assert experiment_name([base, Layer("a/paper.yaml", {"experiment": "paper"})]) == "paper"
-    assert (
-        experiment_name([base, Layer("p.yaml", {"experiment": "paper"}), Layer("x/m.yaml", {})])
-        == "m"
-    )
-    assert (
-        experiment_name([base, Layer("m.yaml", {}), Layer("--config", {"experiment": "e"})]) == "e"
-    )
+    assert name(base) == "default"
+    assert name(base, Layer("a/paper.yaml", {"experiment": "paper"})) == "paper"
+    assert name(base, Layer("p.yaml", {"experiment": "paper"}), Layer("x/m.yaml", {})) == "m"
+    assert name(base, Layer("m.yaml", {}), Layer("--config", {"experiment": "e"})) == "e"
+    # a name made from a file's name is that file's to fix, not the defaults'
+    _, source = experiment_name([base, Layer("x/a b.yaml", {})])
+    assert source.startswith("x/a b.yaml: the experiment is named after this file")
 
 
 def test_problems_say_which_file_set_the_key(tmp_path):

@@ -46,8 +46,13 @@ def with_weight_decay(settings):
     return s
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_every_cost_matched_strategy_ends_within_two_percent(default_like, tmp_path, seed):
+@pytest.mark.parametrize(("seed", "iterations"), [(0, 100), (1, 100), (2, 10), (3, 30)])
+def test_every_cost_matched_strategy_ends_within_two_percent(
+    default_like, tmp_path, seed, iterations
+):
+    """At the default's 100 iterations, and at small budgets: at 30 Hyperband ended at
+    97.3 % of its match (the top-rung training that would overrun was skipped, not cut)."""
+    default_like = {**default_like, "hpo": {**default_like["hpo"], "iterations": iterations}}
     assert set(COST_MATCHED) >= {
         "hyperband", "bohb", "tpe_lc", "bilevel", "hyperband_data", "bilevel_vf", "fabolas",
         "boil",

@@ -88,20 +88,55 @@ def test_least_loaded_gpu_first_and_release(tmp_path):
         s.release()
 
 
-def test_bind_leaves_scheduler_choices_and_cpu_alone(tmp_path):
+def test_a_schedulers_single_gpu_is_the_jobs_binding_and_cpu_is_left_alone(tmp_path):
+    """SLURM with --gpus=1 sets CUDA_VISIBLE_DEVICES: that is the binding, no lock taken
+    (gpu-check said FAIL binding in every such job: issue 29, defect 9)."""
     env = {"CUDA_VISIBLE_DEVICES": "3"}
-    assert bind_gpu("cuda", 1, tmp_path, env) is None and env["CUDA_VISIBLE_DEVICES"] == "3"
+    slot = bind_gpu("cuda", 1, tmp_path, env)
+    assert slot.gpu == "3" and slot.by_scheduler and env["CUDA_VISIBLE_DEVICES"] == "3"
+    assert not list(tmp_path.iterdir())  # no lock of ours
+    assert "scheduler" in slot.describe()
+    for hidden in ("", "-1", "NoDevFiles"):
+        assert bind_gpu("auto", 1, tmp_path, {"CUDA_VISIBLE_DEVICES": hidden}) is None
     env = {}
     assert bind_gpu("cpu", 1, tmp_path, env) is None and "CUDA_VISIBLE_DEVICES" not in env
 
 
+def test_a_multi_gpu_cuda_visible_devices_is_split_between_jobs(tmp_path, monkeypatch):
+    """Issue 29, defect 2: after ``salloc --gpus=4`` (or an exported variable) every job
+    trained on the first listed GPU, whatever the machine's nvidia-smi says. Now each job
+    takes a slot on one of the listed units (the 8-GPU fake nvidia-smi is not asked), a
+    SLURM allocation's locks kept apart from other allocations'. Checked: with the old
+    ``if CUDA_VISIBLE_DEVICES is set: return None`` put back, this fails."""
+    fake_nvidia_smi(tmp_path, monkeypatch, EIGHT_GPUS)
+    envs = [{"CUDA_VISIBLE_DEVICES": "2,3,5,7", "SLURM_JOB_ID": "41"} for _ in range(4)]
+    slots = [bind_gpu("cuda", 1, tmp_path / "locks", env) for env in envs]
+    assert sorted(e["CUDA_VISIBLE_DEVICES"] for e in envs) == ["2", "3", "5", "7"]
+    assert [s.gpu for s in slots] == [e["CUDA_VISIBLE_DEVICES"] for e in envs]
+    assert (tmp_path / "locks" / "slurm-41" / "gpu2.slot0.lock").exists()
+    other = {"CUDA_VISIBLE_DEVICES": "2,3", "SLURM_JOB_ID": "42"}  # another allocation
+    assert bind_gpu("cuda", 1, tmp_path / "locks", other).gpu == "2"
+    with pytest.raises(NoFreeGPU, match="gpu_wait_minutes"):
+        bind_gpu("cuda", 1, tmp_path / "locks", {**envs[0], "CUDA_VISIBLE_DEVICES": "2,3,5,7"},
+                 wait=0.5)  # fmt: skip
+
+
 FAKE_SMI = """#!/bin/sh
-cat <<'LIST'
+case "$*" in
+  *--query-gpu=index,uuid,name,driver_version*) cat <<'CSV'
+{query}
+CSV
+  ;;
+  *) cat <<'LIST'
 {listing}
 LIST
+  ;;
+esac
 exit {status}
 """
 TWO_GPUS = "GPU 0: NVIDIA A100 (UUID: GPU-aaa)\nGPU 1: NVIDIA A100 (UUID: GPU-bbb)"
+EIGHT_GPUS = "\n".join(f"GPU {i}: NVIDIA H100 80GB HBM3 (UUID: GPU-{i}{i}{i})" for i in range(8))
+DRIVER = "535.104.05"
 MIG = (
     "GPU 0: NVIDIA A100 (UUID: GPU-aaa)\n"
     "  MIG 3g.20gb     Device  0: (UUID: MIG-1111)\n"
@@ -110,12 +145,22 @@ MIG = (
 )
 
 
-def fake_nvidia_smi(tmp_path, monkeypatch, listing, status=0):
-    """A fake `nvidia-smi` first on PATH: the GPU inventory it prints is the test's."""
+def smi_query(listing: str, driver: str = DRIVER) -> str:
+    """What ``nvidia-smi --query-gpu=index,uuid,name,driver_version`` prints for a listing."""
+    import re
+
+    rows = re.findall(r"^GPU (\d+): (.+) \(UUID: ([^)]+)\)", listing, re.M)
+    return "\n".join(f"{i}, {uuid}, {name}, {driver}" for i, name, uuid in rows)
+
+
+def fake_nvidia_smi(tmp_path, monkeypatch, listing, status=0, driver=DRIVER):
+    """A fake `nvidia-smi` first on PATH: the GPU inventory it prints is the test's (``-L``;
+    ``--query-gpu`` answers names and the ``driver`` version for the same GPUs)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     smi = bin_dir / "nvidia-smi"
-    smi.write_text(FAKE_SMI.format(listing=listing, status=status))
+    query = smi_query(listing, driver)
+    smi.write_text(FAKE_SMI.format(listing=listing, query=query, status=status))
     smi.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
 
@@ -158,3 +203,14 @@ def test_a_job_beyond_the_slots_waits_for_one_instead_of_dying(tmp_path, monkeyp
     assert said and "waiting" in said[0]
     held[0].release()
     assert bind_gpu("auto", 1, tmp_path / "locks", env={}, wait=1.0).gpu == held[0].gpu
+
+
+def fake_cuda(monkeypatch, capability=(8, 0), name="NVIDIA A100-SXM4-80GB", count=1):
+    """torch.cuda as on a machine whose torch can use ``count`` GPUs of this ``capability``:
+    for code that asks about a device (``torch.device("cuda")``) without allocating on it."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)

@@ -89,6 +89,43 @@ def test_estimators_rank_a_planted_importance_and_say_how_sure(paper_space, esti
     assert len(groups[2]) == 5
 
 
+def test_resampling_whole_runs_widens_intervals_that_trials_make_too_narrow(paper_space):
+    """Five runs that each settled in their own region (as TPE runs do): resampling trials
+    one by one takes 240 dependent trials for independent ones; resampling the 5 runs says
+    how little 5 runs pin down. Each resample holds whole runs."""
+    from gsos.search.importance import estimate
+
+    records = planted_records(paper_space, 240, seeds=(0, 1, 2, 3, 4))
+    for r in records:  # a run's own level: what its trials share and others' do not
+        r["val_accuracy"] += 0.3 * (r["seed"] % 2) * (r["params"]["kernel"] == 5)
+    by_trial = estimate(records, paper_space, "n_rrelieff", bootstrap=60)
+    by_run = estimate(records, paper_space, "n_rrelieff", bootstrap=60, by_run=True)
+    assert (by_trial["units"], by_run["units"]) == (240, 5) and by_run["resampled"] == "runs"
+
+    assert by_run["refits_without_an_estimate"] == 0
+
+    def width(e):
+        return e["ci_high"]["kernel"] - e["ci_low"]["kernel"]
+
+    assert width(by_run) > 1.3 * width(by_trial)  # measured: 1.45
+
+
+def test_a_refit_that_finds_nothing_is_left_out_not_averaged_as_zeros(paper_space):
+    """Two tiny runs, one of them at chance throughout (as a short run on the digits can
+    be): a resample of that run twice gives N-RReliefF every weight 0; averaged in, the
+    weights summed to 0.5 (seen in the workflow). A resample of 2 trials cannot be
+    estimated at all: left out too, not the end of the whole estimate."""
+    from gsos.search.importance import estimate
+
+    records = planted_records(paper_space, 12, seeds=(0, 1))
+    for r in records:
+        if r["seed"] == 1:
+            r["val_accuracy"] = 0.1
+    e = estimate(records, paper_space, "n_rrelieff", bootstrap=20, by_run=True)
+    total = sum(e["weights"].values())
+    assert e["refits_without_an_estimate"] > 0 and total == pytest.approx(1.0)
+
+
 def test_grouping_rules_and_budgets():
     from gsos.search.importance import group_budgets, groups_from_weights
 

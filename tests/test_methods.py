@@ -152,15 +152,17 @@ def test_tpe_lc_stops_some_real_trials(tmp_path, digits_files, default_config):
 def test_the_hypergradient_is_the_derivative_of_the_unrolled_validation_loss(paper_space, digits):
     from gsos.training.hypergrad import hypergradient
     from gsos.training.model import CNN
+    from gsos.training.standins import cuda_rng_rules
 
     p = params(paper_space, epoch=1, dropout_rate=0.3, lr=0.05, optimizer="sgd")
     torch.manual_seed(0)
     model = CNN(p, digits.in_shape, digits.n_classes, SETTINGS.arch)
 
-    def measure(**over):
-        return hypergradient(
-            copy.deepcopy(model), {**p, **over}, digits, seed=1, steps=3, dtype=torch.float64
-        )
+    def measure(**over):  # under CUDA's random-number rules: the draws are on the device
+        with cuda_rng_rules():
+            return hypergradient(
+                copy.deepcopy(model), {**p, **over}, digits, seed=1, steps=3, dtype=torch.float64
+            )
 
     at = measure()
     h = 1e-5

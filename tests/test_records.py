@@ -96,3 +96,32 @@ def test_publishing_again_leaves_no_temporary_link_behind(tmp_path):
     publish(journal, records)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["records.journal.jsonl", "records.jsonl"]
     assert records.samefile(journal)
+
+
+def test_a_stopped_lock_holder_is_named_as_stopped(tmp_path):
+    """A rerun waiting on an orphan that was SIGSTOPped would wait for ever: the message
+    says the holder is stopped and how to go on."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from gsos.search.records import RunLock
+
+    journal = tmp_path / "run.journal.jsonl"
+    hold = (
+        "import sys, time; from gsos.search.records import RunLock; "
+        "lock = RunLock(sys.argv[1]).__enter__(); print('held', flush=True); time.sleep(60)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", hold, str(journal)], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout.readline().strip() == b"held"
+        assert "STOPPED" not in RunLock(journal).holder()
+        child.send_signal(signal.SIGSTOP)
+        time.sleep(0.2)
+        text = RunLock(journal).holder()
+        assert f"pid {child.pid}" in text and "STOPPED" in text
+        assert f"kill -CONT {child.pid}" in text
+    finally:
+        child.kill()
+        child.wait()

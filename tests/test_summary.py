@@ -5,6 +5,7 @@ import io
 import time
 
 import numpy as np
+import pytest
 
 from gsos.reports.summary import markdown, summarise
 from gsos.search.optimizers.base import Budget
@@ -33,8 +34,8 @@ def run(strategy, seed, accs, dataset="d", cost=100):
 
 
 def test_a_report_over_two_runs_of_one_strategy_says_no_difference():
-    """A/A: the same strategy's results under two names, on disjoint seeds (the calibration
-    test holds the rate at 5 %); the summary says they cannot be told apart."""
+    """A/A: the same strategy's results under two names, on disjoint seeds (the A/A harness
+    holds the report's rate at 5 %); the summary says they cannot be told apart."""
     rng = np.random.default_rng(0)
     runs = []
     for seed in range(5):
@@ -42,8 +43,8 @@ def test_a_report_over_two_runs_of_one_strategy_says_no_difference():
             runs.append(run(strategy, seed, list(0.9 + 0.01 * rng.standard_normal(4))))
     found = summarise(runs, {}, {})
     verdicts = found["datasets"][0]["verdicts"]
-    assert "GSOS (TPE) and Simultaneous TPE cannot be told apart with 5 seeds (p = " in verdicts[0]
-    assert "cannot be told apart" in verdicts[1]
+    assert "(5 pairs): cannot be told apart (p = " in verdicts[0]
+    assert "Holm-adjusted over 4 comparisons" in verdicts[0]
 
 
 def test_a_clear_difference_is_called_with_its_interval():
@@ -55,6 +56,61 @@ def test_a_clear_difference_is_called_with_its_interval():
     assert any("scaled-down regime: epochs 1..9" in c for c in found["caveats"])
     text = markdown(found, "x")
     assert text.startswith("# Summary: experiment x") and "| strategy " in text
+
+
+def test_equal_differences_are_no_spread_not_a_win():
+    """One image more on both seeds: the old summary said "+0.003 [+0.003, +0.003]: GSOS
+    (TPE) is higher (p = 0, 2 seeds)"."""
+    runs = [run("gsos", 0, [0.935]), run("gsos", 1, [0.95])]
+    runs += [run("simultaneous", 0, [0.925]), run("simultaneous", 1, [0.94])]
+    line = summarise(runs, {}, {})["datasets"][0]["verdicts"][0]
+    assert "no spread" in line and "is higher" not in line
+
+
+def test_counts_are_the_pairs_used_and_the_estimate_is_theirs():
+    """A GSOS run without a finished trial: 4 pairs, said as 4, the value from those 4 (the
+    old Table 4 took its value from all runs and its interval from the pairs)."""
+    runs = [run("gsos", s, [0.95 + 0.01 * s]) for s in range(4)]
+    runs.append([dict(r, status="fail", val_accuracy=None, test_accuracy=None)
+                 for r in run("gsos", 4, [0.5])])  # fmt: skip
+    runs += [run("simultaneous", s, [0.90 + 0.02 * s]) for s in range(5)]
+    found = summarise(runs, {}, {})
+    line = found["datasets"][0]["verdicts"][0]
+    assert "(4 pairs)" in line
+    fam = found["comparisons"].set_index("key")
+    c = fam.loc["d | gsos - simultaneous | test_accuracy"]
+    assert c["value"] == pytest.approx(np.mean([0.01 * s + 0.05 - 0.02 * s for s in range(4)]))
+    assert c["ci_low"] <= c["value"] <= c["ci_high"] and c["pairs"] == 4
+
+
+def test_ties_missing_values_and_validation_trained_strategies_in_the_leader_sentence():
+    runs = []
+    for s in range(3):
+        runs += [run("simultaneous", s, [0.9]), run("random", s, [0.9])]
+        runs.append(run("bilevel_vf", s, [0.99]))  # trains on validation: leads on nothing
+        late = run("gsos_measured", s, [0.95])
+        late[0]["sample_epochs"] = 10_000  # its pilots: no result at the common cost
+        runs.append(late)
+    found = summarise(runs, {}, {})
+    leader = found["datasets"][0]["verdicts"][0]
+    assert "Simultaneous TPE and Random search tie" in leader
+    assert "GSOS (measured groups): no result within the common cost" in leader
+    assert "Bilevel (value function): left out" in leader
+    rows = {r["strategy"]: r for r in found["datasets"][0]["rows"]}
+    target = rows["random"]["target val. accuracy (1 point below the best mean at the common cost)"]
+    assert target == pytest.approx(0.89)  # not bilevel_vf's 0.99, and no NaN
+
+
+def test_several_comparisons_are_corrected_together_and_said():
+    runs = []
+    for s in range(5):
+        for st in ("gsos", "simultaneous", "random", "hyperband"):
+            runs.append(run(st, s, [0.9 + 0.001 * ((s * 7 + len(st)) % 5)]))
+    found = summarise(runs, {}, {})
+    fam = found["comparisons"]  # 8 hypotheses; the costs and times, equal here, have no test
+    assert len(fam) == 8 and fam["p"].notna().sum() == 4
+    assert any("Holm" in c and "makes 4 comparisons" in c for c in found["caveats"])
+    assert "no other strategy is told apart" in found["datasets"][0]["verdicts"][-1]
 
 
 def test_one_seed_and_one_strategy_are_said_not_hidden():

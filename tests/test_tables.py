@@ -2,6 +2,7 @@ import re
 
 import pandas as pd
 import pytest
+from scipy import stats
 
 from gsos.reports import formats as F
 from gsos.reports import paper as T
@@ -85,7 +86,9 @@ def test_tables_from_runs():
     t3 = T.table3(frame)
     row = t3.set_index("strategy").loc["gsos"]
     assert row["n_runs"] == 2 and row["mean_total_seconds"] == 10.5
-    assert row["ci_low_total_seconds"] == 10.0 and row["ci_high_total_seconds"] == 11.0
+    half = stats.t.ppf(0.975, 1) * 0.5  # Student-t over the 2 runs (10 s and 11 s)
+    assert row["ci_low_total_seconds"] == pytest.approx(10.5 - half)
+    assert row["ci_high_total_seconds"] == pytest.approx(10.5 + half)
     t4 = T.table4(t3, frame).iloc[0]
     assert t4["time_reduction_percent"] == pytest.approx((21.5 - 10.5) / 21.5 * 100)
     assert t4["time_to_best_reduction_percent"] == pytest.approx((8 - 10.5) / 8 * 100)

@@ -203,17 +203,22 @@ def test_bilevel_vf_trains_real_trials_and_records_each_outer_step(
 ):
     """On the digits CNN: initial trainings report the training objective, outer steps
     continue each other's state and record λ, μ, the constraint and both losses; the
-    multiplier follows μ ← max(0, μ + ρ·g), and the run ends at its cost budget."""
+    multiplier follows μ ← max(0, μ + ρ·g), and the run ends at its cost budget. Run under
+    CUDA's random-number rules (gsos.training.standins): with the outer step's minibatches
+    drawn on the training device from the host generator (issue 29, defect 1), every outer
+    step failed there and the run recorded its initial design only (checked by reverting)."""
     from conftest import run_digits_hpo, tiny_hpo_settings, with_weight_decay
 
     from gsos.search.records import read_records
+    from gsos.training.standins import cuda_rng_rules
 
     s = tiny_hpo_settings(default_config)
     s = with_weight_decay(s)
     s["bilevel_vf"] = {**default_config["bilevel_vf"], "n_init": 2, "inner_steps": 5}
     s["bilevel_vf"]["refit_every"] = 3
     s["cost_epochs"] = 8.0
-    summary = run_digits_hpo(tmp_path, digits_files, s, "vf", strategy="bilevel_vf")
+    with cuda_rng_rules():
+        summary = run_digits_hpo(tmp_path, digits_files, s, "vf", strategy="bilevel_vf")
     records = read_records(tmp_path / "vf.jsonl")
     n_train = summary["n_train"]
     assert [r["status"] for r in records] == ["ok"] * len(records)

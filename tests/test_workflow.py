@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -33,6 +34,7 @@ PUBLISHED = [
 # each report item and the category it is listed under, in the report's reading order
 CATEGORY = {
     "summary.html": "1. Summary",
+    "comparisons.html": "1. Summary",
     "strategies.html": "2. Every strategy",
     "ranks.html": "2. Every strategy",
     "anytime.png": "2. Every strategy",
@@ -167,9 +169,31 @@ def test_tables_hold_both_strategies_from_real_runs(workflow_run):
     assert [g["iterations"] for g in groups] == [2, 2, 2]  # 6 split 4:3:3
     strategies = pd.read_csv(reports / "strategies.csv")
     assert list(strategies["strategy"]) == list(STRATEGIES)  # all eleven, registry order
-    ranks = pd.read_csv(reports / "ranks.csv")
-    assert sorted(ranks["strategy"]) == sorted(STRATEGIES)
-    assert ranks["average rank (mean)"].between(1, len(STRATEGIES)).all()
+    ranks = pd.read_csv(reports / "ranks.csv")  # bilevel_vf trains on validation: not ranked
+    held_out = [s for s in STRATEGIES if STRATEGIES[s].validation_held_out]
+    assert sorted(ranks["strategy"]) == sorted(held_out) and "bilevel_vf" not in held_out
+    assert ranks["average rank (mean)"].between(1, len(held_out)).all()
+
+
+def test_every_stated_verdict_comes_from_one_corrected_family(workflow_run):
+    """comparisons.csv holds every comparison the report makes (6 metrics of Table 4, and
+    each other strategy against simultaneous TPE at the common cost), Holm-adjusted; Table 4
+    and the paired tests carry the same adjusted p for the same hypothesis, and the summary
+    states a difference exactly where the family does."""
+    reports = workflow_run / "reports" / EXP
+    fam = pd.read_csv(reports / "comparisons.csv")
+    others = len(STRATEGIES) - 2  # every strategy but the paper's pair
+    assert len(fam) == 6 + others and fam["key"].is_unique
+    tested = fam["p"].notna()
+    assert (fam.loc[tested, "Holm-adjusted p"] >= fam.loc[tested, "p"]).all()
+    t4 = pd.read_csv(reports / "table4.csv").iloc[0]
+    test_acc = fam.set_index("key").loc["digits | gsos - simultaneous | test_accuracy"]
+    assert t4["test accuracy change (absolute)"] == pytest.approx(test_acc["value"])
+    holm = t4["test accuracy change (absolute) Holm-adjusted p"]
+    assert holm == pytest.approx(test_acc["Holm-adjusted p"], nan_ok=True)
+    summary = (reports / "summary.md").read_text()
+    assert ("is higher (" in summary) == bool(fam["stated"].any())
+    assert "Holm" in summary
 
 
 def test_html_report_embeds_every_table_and_figure(report_html):
@@ -249,6 +273,104 @@ def test_status_reports_every_run(workflow_run):
     assert "the config the run recorded" in run.stdout.splitlines()[0]
     assert run.stdout.splitlines()[1].startswith(f"experiment {EXP}: {n} runs ({n} done)")
     assert "6/6 trials" in run.stdout and "epochs" in run.stdout
+
+
+STUDIES = f"results/{EXP}/optuna-journal.log"
+
+
+def expected_distribution(spec: dict):
+    """Each kind of the search space as the Optuna distribution it must be."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if spec["type"] == "choice":
+        return CategoricalDistribution(spec["values"])
+    if spec["type"] == "int":
+        return IntDistribution(spec["low"], spec["high"])
+    return FloatDistribution(spec["low"], spec["high"], log=spec["type"] == "loguniform")
+
+
+def study_runs(workflow_run) -> dict:
+    """Every run the workflow made, by the study name it must have: each registered strategy's
+    runs and gsos_measured's pilot runs."""
+    runs = {
+        f"digits/{s}/seed{seed}": workflow_run / f"results/{EXP}/runs/digits/{s}/seed{seed}"
+        for s in STRATEGIES
+        for seed in (0, 1)
+    }
+    pilots = sorted((workflow_run / f"results/{EXP}/pilots/digits/random").glob("seed*"))
+    assert len(pilots) == 2  # the tiny config's two pilot seeds
+    runs.update({f"pilot/digits/random/{p.name}": p for p in pilots})
+    return runs
+
+
+def test_every_run_is_an_optuna_study_that_gives_back_its_records(workflow_run):
+    """The default run's storage: one study per run (pilot runs too), each record a trial with
+    the record's value, parameters (under the search space's distributions) and status, its
+    learning curve as intermediate values, the rest as user attributes; read back through
+    Optuna, every record comes back exactly, for every registered strategy."""
+    import optuna
+    from optuna.study import StudyDirection
+    from optuna.trial import TrialState
+
+    from gsos.reports.studies import open_storage, record_of
+    from gsos.search.records import best_record
+
+    space = yaml.safe_load((workflow_run / "tiny.yaml").read_text())["search_space"]
+    storage = open_storage(workflow_run / STUDIES)
+    runs = study_runs(workflow_run)
+    records = {name: read_records(folder / "records.jsonl") for name, folder in runs.items()}
+    summaries = optuna.get_all_study_summaries(storage)
+    assert {s.study_name: s.n_trials for s in summaries} == {n: len(r) for n, r in records.items()}
+    state = {"ok": TrialState.COMPLETE, "stopped": TrialState.PRUNED}
+    states = set()
+    for name, recs in records.items():
+        study = optuna.load_study(study_name=name, storage=storage)
+        assert study.direction == StudyDirection.MINIMIZE
+        trials = study.trials
+        assert [record_of(t) for t in trials] == recs, name  # every field, exactly
+        for t, r in zip(trials, recs, strict=True):
+            assert t.number == r["iteration"] - 1
+            assert t.state == state.get(r["status"], TrialState.FAIL), (name, r["iteration"])
+            assert t.value == (r["loss"] if r["status"] in state else None)
+            assert t.params == {k: v for k, v in r["params"].items() if k in space}
+            for k in t.params:
+                assert t.distributions[k] == expected_distribution(space[k]), (name, k)
+            own = {
+                p["epoch"]: 1 - p["val_accuracy"]
+                for p in r["curve"] or []
+                if p["val_accuracy"] is not None
+            }
+            assert own.items() <= t.intermediate_values.items(), (name, r["iteration"])
+            if r["continues"]:  # the curve of the model it continued comes first
+                assert min(t.intermediate_values) < min(own, default=float("inf")), name
+            states.add(t.state)
+        best = best_record(recs)
+        if best is not None:
+            assert study.best_trial.number == best["iteration"] - 1, name
+        attrs = study.user_attrs
+        assert attrs["code_version"] == recs[0]["code_version"] and len(attrs["code_version"]) == 16
+        assert attrs["run_key"] == recs[0]["run_key"]
+        assert attrs["config"]["search_space"] == space and attrs["experiment"] == EXP
+        assert (workflow_run / attrs["records"]).samefile(runs[name] / "records.jsonl")
+    assert {TrialState.COMPLETE, TrialState.PRUNED} <= states  # tpe_lc stopped a trial
+
+
+def test_the_storage_is_rebuilt_when_records_change(workflow_run):
+    """Changed records (Snakemake compares their checksum, so a touch is no change) plan the
+    storage again; nothing new is planned otherwise (test_second_run_has_nothing_to_do)."""
+    records = workflow_run / f"results/{EXP}/runs/digits/random/seed1/records.jsonl"
+    before, text = records.stat(), records.read_bytes()
+    try:
+        with open(records, "ab") as f:  # a blank line: the same records, another file
+            f.write(b"\n")
+        plan = snakemake("--configfile", "tiny.yaml", "-n", cwd=workflow_run)
+    finally:
+        with open(records, "r+b") as f:  # in place: it is the journal too (a hard link)
+            f.truncate(len(text))
+        os.utime(records, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert records.read_bytes() == text
+    assert plan.returncode == 0, plan.stderr[-2000:]
+    assert planned(plan).get("optuna_studies") == 1
 
 
 def test_second_run_has_nothing_to_do(workflow_run):
@@ -499,3 +621,93 @@ def test_every_figure_is_shown_and_not_blank(browser, report_html):
         assert img, figure
         assert browser.execute_script("return arguments[0].naturalWidth", img[0]) > 100, figure
         assert not_blank(img[0].screenshot_as_png), figure
+
+
+# --- optuna-dashboard on the storage, in headless Chromium -----------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url: str):
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
+
+
+@pytest.fixture(scope="module")
+def dashboard(workflow_run):
+    """The real optuna-dashboard (its own command) on a loopback port, on the storage the
+    workflow made."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "optuna-dashboard"), str(workflow_run / STUDIES),
+         "--host", "127.0.0.1", "--port", str(port), "--server", "wsgiref", "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            get_json(url + "api/meta")
+            break
+        except OSError:
+            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("optuna-dashboard did not answer within 120 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_optuna_dashboard_lists_every_study_and_draws_a_studys_trials(
+    dashboard, browser, workflow_run, tmp_path
+):
+    """The studies through optuna-dashboard's HTTP API; a study's page in Chromium, whose
+    history plot draws a marker for each of its trials with a value, at a drawn pixel."""
+    from selenium.webdriver.common.by import By
+
+    runs = study_runs(workflow_run)
+    listed = {s["study_name"]: s["study_id"] for s in get_json(dashboard + "api/studies")[
+        "study_summaries"]}  # fmt: skip
+    assert set(listed) == set(runs)
+    name = next(  # a tpe_lc run with a trial stopped early: COMPLETE and PRUNED both drawn
+        n
+        for n in sorted(listed)
+        if "/tpe_lc/" in n
+        and any(r["status"] == "stopped" for r in read_records(runs[n] / "records.jsonl"))
+    )
+    detail = get_json(f"{dashboard}api/studies/{listed[name]}")
+    valued = [t for t in detail["trials"] if t["values"]]
+    assert len(detail["trials"]) == len(read_records(runs[name] / "records.jsonl"))
+    assert {t["state"] for t in valued} == {"Complete", "Pruned"}
+    browser.get(f"{dashboard}dashboard/studies/{listed[name]}")
+
+    def history_markers():
+        plots = browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")
+        return plots and plots[0].find_elements(By.CSS_SELECTOR, "path.point")
+
+    markers = wait_for(lambda: (m := history_markers()) and len(m) >= len(valued) and m, 30)
+    assert markers, "the history plot drew no trials"
+    plot = browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")[0]
+    assert name in browser.find_element(By.TAG_NAME, "body").text
+    shot = tmp_path / "study.png"
+    shot.write_bytes(plot.screenshot_as_png)
+    img = Image.open(shot).convert("RGB")
+    assert not_blank(shot.read_bytes())
+    scale = img.width / plot.size["width"]
+    drawn = 0
+    for m in markers:  # each marker's centre is painted in colour (not white or grey)
+        x = (m.location["x"] - plot.location["x"] + m.size["width"] / 2) * scale
+        y = (m.location["y"] - plot.location["y"] + m.size["height"] / 2) * scale
+        r, g, b = img.getpixel((min(int(x), img.width - 1), min(int(y), img.height - 1)))
+        drawn += max(r, g, b) - min(r, g, b) > 40
+    assert drawn >= len(valued), (drawn, len(valued))

@@ -173,6 +173,28 @@ def test_cuda_without_a_gpu_stops_before_any_job(tmp_path, default_config):
     assert not (tmp_path / "results").exists()  # not a single job ran
 
 
+def test_gpus_torch_cannot_use_stop_the_workflow_before_any_job(
+    tmp_path, default_config, monkeypatch
+):
+    """Issue 29, defect 4, when the run is planned: a fake nvidia-smi lists two GPUs that
+    this machine's torch cannot use; ``device: auto`` stops before any job, naming the
+    driver and the CUDA version of the torch wheel (it trained on the CPU unnoticed).
+    Checked: without the torch_gpu_problem call in check_device_here, the run goes on."""
+    from test_gpus import TWO_GPUS, fake_nvidia_smi
+
+    fake_nvidia_smi(tmp_path, monkeypatch, TWO_GPUS)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    cfg = tiny_config(default_config)
+    cfg["device"] = "auto"
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    run = snakemake("--configfile", "c.yaml", "--cores", "1", cwd=tmp_path)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "device: auto: 2 GPU unit(s) are listed" in out, out[-2000:]
+    assert "NVIDIA driver 535.104.05" in out and "set device: cpu" in out
+    assert not (tmp_path / "results").exists()  # not a single job ran
+
+
 def test_a_failing_jobs_own_error_line_reaches_the_console(tmp_path, default_config):
     """A folder that passes the planning checks (enough files) but whose images of one class
     are all broken: the preparation job fails, and its own line reaches the console."""
@@ -211,7 +233,7 @@ def test_what_can_be_checked_before_a_job_is_checked_when_the_run_is_planned(
     expected = [
         f"datasets.mine.source.path: {tmp_path / 'nowhere'}: no such folder",
         "datasets.mine.split: validation 0.6 + test 0.5 = 1.1 leaves no images to train on",
-        "experiment: outputs go to results/c: results is a file",
+        "the run writes to results/c: results is a file",
     ]
     for line in expected:
         assert out.count(line) == 1, (line, out[-3000:])
@@ -324,7 +346,10 @@ def test_device_auto_on_a_multi_gpu_machine_never_starts_more_jobs_than_slots(
     )
     (bin_dir / "nvidia-smi").chmod(0o755)
     path = f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}"
-    env = {"PATH": path, "GSOS_GPU_LOCK_DIR": str(tmp_path / "l")}
+    # torch here cannot use the fake GPUs, which stops a run (issue 29): the stand-in lets
+    # the jobs train on the CPU, so that the binding and slot counting can be tested
+    standin = str(ROOT / "tests" / "standins")
+    env = {"PATH": path, "GSOS_GPU_LOCK_DIR": str(tmp_path / "l"), "PYTHONPATH": standin}
     run = subprocess.run(
         [sys.executable, "-m", "gsos", "run", "--snakefile", str(ROOT / "Snakefile"),
          "--configfile", "g.yaml", "--cores", "4"],
@@ -336,7 +361,9 @@ def test_device_auto_on_a_multi_gpu_machine_never_starts_more_jobs_than_slots(
     assert list(ranks["strategy"]) == ["random"] and (ranks["average rank (mean)"] == 1).all()
     logs = [(tmp_path / f"logs/g/hpo/digits/random/seed{s}.log").read_text() for s in range(4)]
     assert all("bound to GPU" in log for log in logs), logs
-    assert not any("waiting" in log for log in logs)  # Snakemake kept to the two slots
+    # Snakemake kept to the two slots: a job beyond them would say it waits (issue 29: it
+    # waited silently, so this could not fail)
+    assert not any("waiting for one" in log for log in logs)
 
 
 def test_the_paper_artifacts_are_made_only_where_asked(tmp_path, default_config):
@@ -352,3 +379,22 @@ def test_the_paper_artifacts_are_made_only_where_asked(tmp_path, default_config)
     for job in ("table5", "figure1", "importance"):
         assert job in planned(default) and job not in planned(own), job
     assert planned(own)["summary"] == 1 and "published" not in planned(default)
+
+
+def test_the_workstation_profile_runs_gpus_times_jobs_per_gpu_at_once(tmp_path, monkeypatch):
+    """Issue 29, defect 3: profiles/workstation set ``resources: gpu=1``, which replaced the
+    workflow's own count, so an 8-GPU node ran one HPO job at a time. Planned here with the
+    profile on 8 fake GPUs and ``jobs_per_gpu: 2``: 16 at once, without --resources.
+    Checked: with ``resources: [gpu=1]`` put back in the profile this fails (it says 1)."""
+    from test_gpus import EIGHT_GPUS, fake_nvidia_smi
+
+    fake_nvidia_smi(tmp_path, monkeypatch, EIGHT_GPUS)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    (tmp_path / "two.yaml").write_text("resources: {jobs_per_gpu: 2}\n")
+    plan = snakemake("--profile", str(ROOT / "profiles" / "workstation"), "--configfile",
+                     "two.yaml", "-n", cwd=tmp_path)  # fmt: skip
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert "GPU slots: 16 training job(s) at once (8 GPU unit(s) x" in plan.stderr, plan.stderr[
+        :3000
+    ]
+    assert planned(plan)["hpo"] > 0

@@ -64,6 +64,8 @@ def cmd_hpo(a: argparse.Namespace) -> None:
         cost_epochs=a.cost_epochs,
         threads=a.threads,
         jobs_per_gpu=a.jobs_per_gpu,
+        gpu_wait_minutes=a.gpu_wait_minutes,
+        oom_wait_minutes=a.oom_wait_minutes,
         log=lambda m: print(m, file=sys.stderr, flush=True),
         console=CONSOLE if a.progress else None,
         progress_seconds=a.progress_seconds,
@@ -88,13 +90,19 @@ def cmd_measure(a: argparse.Namespace) -> None:
 def cmd_tables(a: argparse.Namespace) -> None:
     from gsos.reports.paper import write_paper_tables
 
-    write_paper_tables(a.records, a.outdir)
+    write_paper_tables(a.records, a.outdir, a.comparisons)
 
 
 def cmd_published(a: argparse.Namespace) -> None:
     from gsos.reports.paper import write_published_tables
 
     write_published_tables(a.records, a.outdir)
+
+
+def cmd_comparisons(a: argparse.Namespace) -> None:
+    from gsos.reports.comparisons import write_comparisons
+
+    write_comparisons(a.records, a.measured or [], a.out)
 
 
 def cmd_summary(a: argparse.Namespace) -> None:
@@ -109,6 +117,25 @@ def cmd_strategies(a: argparse.Namespace) -> None:
     write_strategies(a.records, a.measured or [], a.outdir)
 
 
+def cmd_studies(a: argparse.Namespace) -> None:
+    from gsos.reports.studies import write_studies
+
+    n = write_studies(a.records, a.pilots or [], json.loads(a.settings), a.out)
+    runs = len(a.records) + len(a.pilots or [])
+    print(f"{runs} runs, {n} trials as Optuna studies in {a.out}", file=sys.stderr)
+
+
+def cmd_dashboard(a: argparse.Namespace) -> None:
+    from gsos.config import load_layers, recorded_run_config
+    from gsos.reports.dashboard import serve
+
+    cfg = load_layers(a.configfile, a.config)
+    recorded = recorded_run_config(cfg["experiment"], a.directory)
+    if recorded is not None:  # the config the run uses (its --config included)
+        cfg = recorded[0]
+    serve(cfg, a.directory, a.host, a.port, a.poll, say=CONSOLE)
+
+
 def cmd_run(snakemake_args: list[str]) -> None:
     from gsos.launch import run
 
@@ -116,13 +143,12 @@ def cmd_run(snakemake_args: list[str]) -> None:
 
 
 def cmd_gpu_check(a: argparse.Namespace) -> None:
-    from gsos.training.smoke import gpu_check
+    from gsos.training.smoke import gpu_check, summary
 
     results = gpu_check(a.device)
-    failed = [r["check"] for r in results if not r["ok"]]
-    if failed:
-        raise SystemExit(f"gpu-check: {len(failed)} check(s) failed: {', '.join(failed)}")
-    print(f"gpu-check: all {len(results)} checks passed")
+    if not all(r["ok"] for r in results):
+        raise SystemExit(summary(results))
+    print(summary(results))
 
 
 def cmd_check_config(a: argparse.Namespace) -> None:
@@ -219,6 +245,18 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--threads", type=int, default=1)
     s.add_argument("--jobs-per-gpu", type=int, default=1, help="HPO jobs sharing one GPU")
+    s.add_argument(
+        "--gpu-wait-minutes",
+        type=float,
+        default=0.0,
+        help="how long to wait for a free GPU slot (0: as long as it takes)",
+    )
+    s.add_argument(
+        "--oom-wait-minutes",
+        type=float,
+        default=10.0,
+        help="after a neighbour's out-of-memory error, how long to wait for the memory",
+    )
     s.add_argument("--progress", action="store_true", help="progress lines on the console")
     s.add_argument("--progress-seconds", type=float, default=10.0)
     s.set_defaults(func=cmd_hpo)
@@ -236,8 +274,17 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("tables", help="Tables 3 and 4, headline, paired tests, runs")
     s.add_argument("--records", type=Path, nargs="+", required=True)
+    s.add_argument(
+        "--comparisons", type=Path, help="the report's comparisons.csv (Holm-adjusted p)"
+    )
     s.add_argument("--outdir", type=Path, required=True)
     s.set_defaults(func=cmd_tables)
+
+    s = sub.add_parser("comparisons", help="every comparison the report states, one family (Holm)")
+    s.add_argument("--records", type=Path, nargs="+", required=True)
+    s.add_argument("--measured", type=Path, nargs="*", help="measured groups files (pilot cost)")
+    s.add_argument("--out", type=Path, required=True)
+    s.set_defaults(func=cmd_comparisons)
 
     s = sub.add_parser("published", help="published numbers beside this experiment's")
     s.add_argument("--records", type=Path, nargs="+", required=True)
@@ -258,6 +305,27 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--outdir", type=Path, required=True)
     s.set_defaults(func=cmd_strategies)
 
+    s = sub.add_parser("studies", help="every run as an Optuna study, in one journal file")
+    s.add_argument("--records", type=Path, nargs="+", required=True, help="runs' records")
+    s.add_argument("--pilots", type=Path, nargs="*", help="pilot runs' records")
+    s.add_argument("--settings", required=True, help="experiment and config, as JSON")
+    s.add_argument("--out", type=Path, required=True)
+    s.set_defaults(func=cmd_studies)
+
+    s = sub.add_parser(
+        "dashboard",
+        help="optuna-dashboard on this machine for an experiment, live while its runs go",
+        description="Serves every run of the experiment (finished or still going) as an "
+        "Optuna study in optuna-dashboard, read from the runs' journals; stop it with Ctrl-C.",
+    )
+    s.add_argument("--configfile", type=Path, nargs="*", default=[], help="as given to snakemake")
+    s.add_argument("--config", nargs="*", help="KEY=VALUE, as given to snakemake")
+    s.add_argument("--directory", type=Path, default=Path("."), help="where the workflow runs")
+    s.add_argument("--host", default="127.0.0.1", help="address to serve on (this machine)")
+    s.add_argument("--port", type=int, default=8080, help="0: any free port")
+    s.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the journals")
+    s.set_defaults(func=cmd_dashboard)
+
     s = sub.add_parser(
         "run",
         help="check the config, run the workflow (snakemake's arguments), then its report",
@@ -267,7 +335,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser(
         "gpu-check",
-        help="bind, precision, warm-up, bf16 training and continuation on this machine (~1 min)",
+        help="go or no-go for the GPU path on this machine (~1 min on a GPU): torch sees the "
+        "GPUs, binding, precision, training, continuations, bilevel_vf, data shares",
     )
     s.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     s.set_defaults(func=cmd_gpu_check)
@@ -378,6 +447,8 @@ def _user_error(e: BaseException) -> str | None:
         "RecordWriteError",
         "DevicePoisoned",
         "NoFreeGPU",
+        "GPUUnusable",
+        "NeighbourOOM",
     ):
         return str(e)
     if isinstance(e, RuntimeError) and "device: cuda" in str(e):
@@ -406,7 +477,7 @@ def main(argv: list[str] | None = None) -> None:
     os.dup2(log.fileno(), 2)  # native libraries' messages too
     sys.stderr = log
     CONSOLE = Console(console, log)
-    if args.command not in ("hpo", "run", "check-config", "status", "gpu-check"):
+    if args.command not in ("hpo", "run", "check-config", "status", "gpu-check", "dashboard"):
         every = float(os.environ.get("GSOS_PROGRESS_SECONDS", "0") or 0)
         target = getattr(args, "out", None) or getattr(args, "outdir", None) or ""
         heartbeat(f"{args.command} {target}".strip(), CONSOLE, every)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ import jsonschema
 import yaml
 
 from gsos.search.groups import check_partition, group_iterations
-from gsos.search.space import MODEL_HYPERPARAMETERS, SearchSpace
+from gsos.search.space import MODEL_HYPERPARAMETERS, space_problems
 
 CLI = "--config"
 
@@ -222,15 +223,17 @@ def keep_removed_fixed(
             origin[f"fixed.{name}"] = source
 
 
-def experiment_name(layers: Sequence[Layer]) -> str:
+def experiment_name(layers: Sequence[Layer]) -> tuple[str, str]:
     """``--config experiment=`` if given; else the last config file's ``experiment`` key, or
-    that file's name without its suffix; else the defaults' (``default``)."""
+    that file's name without its suffix; else the defaults' (``default``). Also where the
+    name came from, for messages (a name made from a file's name is that file's)."""
     for layer in reversed(layers):
         if "experiment" in layer.values:
-            return str(layer.values["experiment"])
+            return str(layer.values["experiment"]), layer.source
         if layer.source != CLI and layer is not layers[0]:
-            return Path(layer.source).stem
-    return "default"
+            source = f"{layer.source}: the experiment is named after this file; rename it or "
+            return Path(layer.source).stem, source + "set experiment: <name> in it"
+    return "default", layers[0].source if layers else "config/config.yaml"
 
 
 def where_set(path: str, origin: Mapping[str, str]) -> str | None:
@@ -267,7 +270,7 @@ def load_config(
     keep_removed_fixed(cfg, origin, removed)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
-    cfg["experiment"] = experiment_name(layers)
+    cfg["experiment"], origin["experiment"] = experiment_name(layers)
     if schema is None:
         return cfg
     return validate_config(cfg, schema, origin, check_files)
@@ -346,7 +349,7 @@ KEY = re.compile(r"(?<![\w./-])([a-z_][a-z0-9_]*(?:\.[A-Za-z0-9_-]+)+)")
 def _with_origin(problem: str, origin: Mapping[str, str]) -> str:
     """The problem, with the file that set each config key it names (the first named key
     leads); a problem naming keys set in different files names each file."""
-    if "[set in " in problem:
+    if "[set in " in problem or "not a config key]" in problem:
         return problem
     keys = []
     head = re.match(r"([A-Za-z0-9_.\-]+):", problem)
@@ -369,14 +372,66 @@ def _touches(broken: set[str], *prefixes: str) -> bool:
     )
 
 
+def nonfinite_problems(value: Any, path: str = "") -> list[str]:
+    """Every number that is not finite (YAML's .inf and .nan), at any depth: a JSON schema
+    takes them for numbers, and an infinite budget runs for ever."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{path or '(top level)'}: {value} is not a finite number"]
+    if isinstance(value, Mapping):
+        return [
+            p
+            for k, v in value.items()
+            for p in nonfinite_problems(v, f"{path}.{k}" if path else str(k))
+        ]
+    if isinstance(value, list | tuple):
+        return [p for i, v in enumerate(value) for p in nonfinite_problems(v, f"{path}[{i}]")]
+    return []
+
+
+MAX_RUNGS = 12  # successive-halving rungs a Hyperband bracket may have (Li et al.: 5 at eta 3)
+
+
+def rungs(low: float, high: float, eta: float) -> int:
+    """Rungs of Hyperband's largest bracket over the budgets low..high (s_max + 1)."""
+    return int(math.floor(math.log(high / low) / math.log(eta) + 1e-9)) + 1
+
+
+def fidelity_ranges(cfg: Mapping[str, Any]) -> dict[str, tuple[str, float, float, float]]:
+    """Per Hyperband-like section: (what its budget is, lowest, highest, eta), where the
+    config gives them."""
+    out = {}
+    epoch = cfg["search_space"].get("epoch", {})
+    if epoch.get("type") == "int" and "low" in epoch and "high" in epoch:
+        for section in ("hyperband", "bohb"):
+            out[section] = ("epochs", float(epoch["low"]), float(epoch["high"]),
+                            float(cfg[section]["eta"]))  # fmt: skip
+    hd = cfg["hyperband_data"]
+    out["hyperband_data"] = ("data share", float(hd["min_fraction"]), 1.0, float(hd["eta"]))
+    return out
+
+
+def _rung_problems(cfg: Mapping[str, Any], broken: set[str]) -> list[str]:
+    """An eta barely above 1 makes thousands of rungs: a run that never ends."""
+    if _touches(broken, "search_space", "hyperband", "bohb", "hyperband_data"):
+        return []
+    problems = []
+    for section, (what, low, high, eta) in fidelity_ranges(cfg).items():
+        if low > 0 and high > low and rungs(low, high, eta) > MAX_RUNGS:
+            problems.append(
+                f"{section}.eta: {eta:g} over {what} {low:g}..{high:g} makes "
+                f"{rungs(low, high, eta):,} rungs of successive halving (at most {MAX_RUNGS}); "
+                "Li et al. use 3"
+            )
+    return problems
+
+
 def semantic_problems(cfg: Mapping[str, Any], broken: set[str] = frozenset()) -> list[str]:
     """Problems a schema cannot see; a check whose keys the schema reported is skipped."""
-    problems: list[str] = []
+    problems: list[str] = nonfinite_problems(cfg)
+    broken = broken | {p.split(":")[0] for p in problems}
+    problems += _rung_problems(cfg, broken)
     if not _touches(broken, "search_space", "fixed"):
-        try:
-            SearchSpace.from_config(cfg["search_space"], cfg.get("fixed"))
-        except (ValueError, KeyError, TypeError) as e:
-            problems.append(str(e))
+        problems += space_problems(cfg["search_space"], cfg.get("fixed"))
         fixed = cfg.get("fixed") or {}
         for name in MODEL_HYPERPARAMETERS:
             if name not in cfg["search_space"] and name not in fixed:
@@ -444,7 +499,7 @@ def filesystem_problems(cfg: Mapping[str, Any], broken: set[str] = frozenset()) 
     """What a run would find wrong on disk: the image folders of the datasets it runs, and
     the folders it writes to (results, reports, logs, benchmarks of the experiment)."""
     from gsos.atomic import writable_problem
-    from gsos.data.folders import folder_problems
+    from gsos.data.folders import folder_problems, test_path_problems
 
     problems = []
     if not _touches(broken, "run.datasets", "datasets"):
@@ -455,15 +510,23 @@ def filesystem_problems(cfg: Mapping[str, Any], broken: set[str] = frozenset()) 
             split = d.get("split") or {}
             official = bool(d["source"].get("test_path"))
             need = 2 if official else (3 if float(split.get("test", 0.2)) > 0 else 2)
+            found = []
             for key in ("path", "test_path"):
                 if d["source"].get(key):
                     where = f"datasets.{name}.source.{key}"
                     per_class = need if key == "path" else 1
-                    problems += folder_problems(where, d["source"][key], per_class)
+                    found += folder_problems(where, d["source"][key], per_class)
+            if official and not found:
+                found += test_path_problems(
+                    f"datasets.{name}.source.test_path",
+                    d["source"]["path"],
+                    d["source"]["test_path"],
+                )
+            problems += found
     for folder in ("results", "reports", "logs", "benchmarks"):
         problem = writable_problem(Path(folder) / str(cfg.get("experiment", "default")))
-        if problem:
-            problems.append(f"experiment: outputs go to {problem}")
+        if problem:  # the folder is the problem, not the config that names it
+            problems.append(f"the run writes to {problem} [a folder, not a config key]")
     return problems
 
 
@@ -597,3 +660,103 @@ def _measured_problems(cfg: Mapping[str, Any], broken: set[str]) -> list[str]:
                 f"space has {len(cfg['search_space'])} hyperparameters"
             )
     return problems
+
+
+# --- warnings: legitimate but degenerate set-ups, said at planning time --------------------
+
+USELESS_LAYERS = 2  # convolutions on 1×1 maps beyond which a warning is said
+
+
+def _range_max(entry: Mapping[str, Any]) -> float | None:
+    if entry.get("type") == "choice":
+        nums = [v for v in entry.get("values", []) if isinstance(v, int | float)]
+        return max(nums) if nums else None
+    return entry.get("high")
+
+
+def config_warnings(cfg: Mapping[str, Any], recorded: Mapping[str, Any] | None = None) -> list[str]:
+    """What a valid config will do that its author may not expect: Hyperband with one rung
+    (random search at the full budget), TPE that never leaves its random start, convolutions
+    on maps already 1×1, and an experiment name whose results were made with other settings
+    (``recorded``: the config its last run recorded)."""
+    from gsos.search.optimizers.registry import STRATEGIES
+
+    out = []
+    used = [STRATEGIES[s] for s in cfg["run"]["strategies"] if s in STRATEGIES]
+    fidelities = {st.inner_algorithm(cfg).name: st.name for st in used if st.multi_fidelity(cfg)}
+    for section, (what, low, high, eta) in fidelity_ranges(cfg).items():
+        if section in fidelities and low > 0 and rungs(low, high, eta) < 2:
+            out.append(
+                f"{section}: {what} {low:g}..{high:g} with eta {eta:g} give one rung, so "
+                f"{fidelities[section]} trains every configuration at the full budget: random "
+                f"search. A range of at least eta ({eta:g}×) gives it rungs to halve over"
+            )
+    startup = int(cfg["tpe"]["n_startup_jobs"])
+    iterations = int(cfg["hpo"]["iterations"])
+    tpe_users = [st.name for st in used if st.inner_algorithm(cfg).name in ("tpe", "tpe_lc")]
+    whole = [n for n in tpe_users if not STRATEGIES[n].grouped]
+    if whole and startup >= iterations:
+        out.append(
+            f"tpe.n_startup_jobs: {startup} random starts of {iterations} iterations "
+            f"(hpo.iterations): {', '.join(whole)} never leave(s) the random start (random search)"
+        )
+    if "gsos" in tpe_users:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            budgets = group_iterations(iterations, cfg["gsos"]["groups"])
+            random_groups = [
+                g["name"] for g, n in zip(cfg["gsos"]["groups"], budgets, strict=True)
+                if n <= startup
+            ]  # fmt: skip
+            if random_groups:
+                out.append(
+                    f"tpe.n_startup_jobs: {startup} random starts, and gsos group(s) "
+                    f"{', '.join(random_groups)} have no more iterations than that: they are "
+                    "random search"
+                )
+    layers = _range_max(cfg["search_space"].get("num_conv_layers", {}))
+    layers = cfg.get("fixed", {}).get("num_conv_layers", layers)
+    pool = int(cfg["model"].get("pool_size", 2))
+    if isinstance(layers, int | float) and pool > 1:
+        for name in cfg["run"]["datasets"]:
+            size = int(cfg["datasets"].get(name, {}).get("image_size", 0) or 0)
+            if size < 1:
+                continue
+            useful, s = 0, size
+            while s > 1:
+                s //= pool
+                useful += 1
+            if layers - useful > USELESS_LAYERS:
+                out.append(
+                    f"search_space.num_conv_layers: up to {int(layers)} layers, but a "
+                    f"{size}×{size} image of {name} is 1×1 after {useful} (pool {pool}): the "
+                    f"other {int(layers) - useful} convolve single pixels"
+                )
+    if recorded:
+        changed = _differences(recorded, cfg)
+        if changed:
+            out.append(
+                f"experiment {cfg['experiment']!r} already holds results made with other "
+                f"settings ({', '.join(changed[:5])}"
+                + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+                + "): jobs whose settings changed run again and replace them. To keep both, "
+                "give this config its own experiment name (experiment: <name>)"
+            )
+    return out
+
+
+SETTLED = ("run", "progress_seconds", "resources", "paper_artifacts")  # change no result
+
+
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ (what decides results only)."""
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        path = f"{prefix}{key}"
+        if not prefix and key in SETTLED:
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += _differences(a, b, path + ".")
+        elif a != b:
+            out.append(path)
+    return out

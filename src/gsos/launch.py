@@ -37,14 +37,20 @@ def config_arguments(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--configfile", "--configfiles", nargs="+", action="extend", default=[])
     p.add_argument("--config", "-C", nargs="*", action="extend", default=[])
     p.add_argument("--directory", "-d", default=None)
+    p.add_argument("--cores", "-c", "--jobs", "-j", default=None)
     known, _ = p.parse_known_args(list(argv))
     return known
 
 
-def argument_problems(files: Sequence[str], items: Sequence[str]) -> list[str]:
-    """What Snakemake would stop on with a traceback: unreadable or broken config files, and
-    ``--config`` items that are not KEY=VALUE with a top-level KEY."""
+def argument_problems(
+    files: Sequence[str], items: Sequence[str], cores: str | None = None
+) -> list[str]:
+    """What Snakemake would stop on with a traceback, or wait on for ever: unreadable or
+    broken config files, ``--config`` items that are not KEY=VALUE with a top-level KEY, and
+    ``--cores 0``."""
     problems = []
+    if cores is not None and cores.strip() == "0":
+        problems.append("--cores 0: no job could ever start; give --cores 1 or more (or all)")
     for f in files:
         path = Path(f)
         if not path.is_file():
@@ -85,7 +91,7 @@ def snakemake(argv: Sequence[str]) -> int:
 def run(argv: Sequence[str], say=print) -> int:
     """Check, run Snakemake with ``argv``, then write the report; the exit status."""
     a = config_arguments(argv)
-    problems = argument_problems(a.configfile, a.config)
+    problems = argument_problems(a.configfile, a.config, a.cores)
     cfg = None
     if not problems:
         files = [Path(f).resolve() for f in a.configfile]

@@ -1,9 +1,11 @@
 import json
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
 from gsos.config import ConfigError, load_config, load_schema
+from gsos.reports.studies import STUDIES_FILE
 from gsos.search.optimizers.registry import PAPER_PAIR, STRATEGIES
 from gsos.search.optimizers.registry import strategy as registered
 
@@ -21,6 +23,7 @@ except ConfigError as e:
     raise WorkflowError(str(e)) from None
 config.clear()
 config.update(_validated)
+
 
 # Jobs run `python -m gsos` from this checkout's src/, also inside --sdm conda envs,
 # which carry only the dependencies.
@@ -49,18 +52,65 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+def say_config_warnings():
+    """What a valid config will do that its author may not expect, said once at planning
+    (before the run records its own config over the last one's)."""
+    import sys
+
+    from gsos.config import config_warnings, recorded_run_config
+
+    if not workflow.is_main_process:
+        return
+    try:  # a run without --cores (writing the report) has no core count to ask for
+        cores = workflow.cores if workflow.local_exec else None
+    except WorkflowError:
+        cores = None
+    if cores == 0:
+        raise WorkflowError("--cores 0 runs no job and waits for ever: give --cores 1 or more")
+    last = recorded_run_config(config["experiment"])
+    for warning in config_warnings(config, last[0] if last else None):
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+say_config_warnings()
+
+
 def check_device_here():
-    """device: cuda on a machine with no GPU fails every HPO job minutes in; say so at once.
+    """device: cuda on a machine with no GPU fails every HPO job minutes in, and GPUs that
+    torch cannot use (a driver older than the wheel's CUDA, a container without the devices)
+    would leave device: auto training on the CPU; say so at once.
 
     Only when jobs run on this machine: a cluster's login node often has no GPU while its
     compute nodes do (there, each HPO job checks for itself before loading any data).
+    torch is imported only where GPUs are listed.
     """
-    from gsos.training.gpus import gpu_visible
+    from gsos.training.gpus import gpu_visible, inventory, torch_gpu_problem
 
-    if config["device"] == "cuda" and workflow.local_exec and not gpu_visible():
+    if not workflow.local_exec or config["device"] == "cpu":
+        return
+    if config["device"] == "cuda" and not gpu_visible():
         raise WorkflowError(
             "device: cuda, but this machine shows no GPU (no nvidia-smi GPU, no /dev/nvidia*); "
             "set device: cpu or auto in the config, or run where the GPUs are"
+        )
+    problem = torch_gpu_problem(inventory())
+    if problem is not None:
+        raise WorkflowError(f"device: {config['device']}: {problem}")
+
+
+def check_until_here():
+    """Snakemake stops at the jobs of the rules given to --until, so the cost-matched hpo jobs,
+    which wait for simultaneous TPE's hpo jobs, would never start, and Snakemake would end
+    with "BUG: Out of jobs ready to be started". Said before any job (the --until rules are
+    known once the run starts, not when the Snakefile is read)."""
+    until = set(getattr(workflow.dag_settings, "until", None) or ())
+    matched = [s for s in config["run"]["strategies"] if registered(s).cost_matched(config)]
+    if until & {"hpo", "pilot"} and matched and config["hpo"]["cost"] == "match":
+        raise WorkflowError(
+            f"--until {' '.join(sorted(until))}: Snakemake stops at the jobs of a rule given "
+            f"to --until, and the cost-matched runs ({', '.join(matched)}) are hpo jobs that "
+            "wait for simultaneous TPE's, so they would never start. To run every HPO run "
+            "without the report, ask for the target 'runs': snakemake --cores all runs"
         )
 
 
@@ -253,21 +303,32 @@ def gpu_units():
 
 GPU_UNITS = gpu_units()
 USES_GPU = config["device"] == "cuda" or (config["device"] == "auto" and GPU_UNITS > 0)
-if USES_GPU and GPU_UNITS and "gpu" not in workflow.global_resources:
-    # a local run starts no more GPU jobs than there are slots, unless --resources says
-    workflow.register_resource("gpu", GPU_UNITS * config["resources"]["jobs_per_gpu"])
+if USES_GPU and GPU_UNITS:
+    per_gpu = config["resources"]["jobs_per_gpu"]
+    if "gpu" not in workflow.global_resources:
+        # a local run starts no more GPU jobs than there are slots, unless --resources says
+        workflow.register_resource("gpu", GPU_UNITS * per_gpu)
+        why = f"{GPU_UNITS} GPU unit(s) x resources.jobs_per_gpu {per_gpu}"
+    else:
+        why = f"--resources gpu (or a profile's resources), for {GPU_UNITS} GPU unit(s)"
+    slots = workflow.global_resources["gpu"]
+    slots = getattr(slots, "value", slots)  # a Resource in Snakemake 9, an int before
+    print(f"GPU slots: {slots} training job(s) at once ({why})", file=sys.stderr)
 
 
 def hpo_resources():
     """Ask for a GPU when the job will train on one (device cuda, or auto where this machine
     shows GPUs); memory and runtime come from config.
 
-    jobs_per_gpu travels as a resource, not a param, so changing it never reruns a job.
+    jobs_per_gpu, gpu_wait_minutes and oom_wait_minutes travel as resources, not params,
+    so changing them never reruns a job.
     """
     res = {
         "mem_mb": config["resources"]["hpo_mem_mb"],
         "runtime": config["resources"]["hpo_runtime_min"],
         "jobs_per_gpu": config["resources"]["jobs_per_gpu"],
+        "gpu_wait_minutes": config["resources"]["gpu_wait_minutes"],
+        "oom_wait_minutes": config["resources"]["oom_wait_minutes"],
     }
     if USES_GPU:
         res["gpu"] = 1
@@ -295,7 +356,8 @@ HPO_COMMAND = (
     " --settings {params.settings:q} {params.options}"
     " --data {input.data} --manifest {input.manifest} --records {output.records}"
     " --summary {output.summary} --threads {threads}"
-    " --jobs-per-gpu {resources.jobs_per_gpu}"
+    " --jobs-per-gpu {resources.jobs_per_gpu} --gpu-wait-minutes {resources.gpu_wait_minutes}"
+    " --oom-wait-minutes {resources.oom_wait_minutes}"
     " --progress --progress-seconds {resources.progress_seconds}"
 )
 
@@ -340,12 +402,36 @@ PAPER_DATASET_RAN = any(config["datasets"][d].get("paper") for d in DATASETS)
 PAIR_RAN = "simultaneous" in RUN_STRATEGIES and "gsos" in RUN_STRATEGIES
 
 
+STUDIES = f"{RESULTS}/{STUDIES_FILE}"  # every run as an Optuna study (gsos.reports.studies)
+
+
+def pilot_runs():
+    """The pilot runs this experiment makes: those some dataset's measured groups read."""
+    if not MEASURED or config["measured_groups"]["source"] == "file":
+        return []
+    from types import SimpleNamespace
+
+    inputs = [measure_inputs(SimpleNamespace(dataset=d))["pilots"] for d in DATASETS]
+    return sorted({p for files in inputs for p in files})
+
+
+def studies_settings():
+    """The experiment and its config, the studies' attributes (the report's own entry left
+    out: it is not a setting, and it changes once the report exists)."""
+    return as_json(
+        {
+            "experiment": EXPERIMENT,
+            "config": {k: v for k, v in config.items() if k != "summary_page"},
+        }
+    )
+
+
 def measured_group_files():
     return expand(f"{RESULTS}/measured_groups/{{dataset}}.json", dataset=DATASETS) if MEASURED else []
 
 
 def final_outputs():
-    tables = [*STRATEGY_TABLES, "summary"]
+    tables = [*STRATEGY_TABLES, "summary", "comparisons"]
     figures = ["anytime", "ranks", "learning_curves"]
     if MEASURED:
         tables.append("measured_importance")
@@ -361,6 +447,7 @@ def final_outputs():
             tables.append("importance")
             figures.append("figure1")
     return [
+        STUDIES,
         *expand(f"{REPORTS}/{{table}}.{{ext}}", table=tables, ext=FORMATS),
         *expand(f"{REPORTS}/{{figure}}.{{ext}}", figure=figures, ext=["png", "pdf"]),
     ]

@@ -36,6 +36,26 @@ rule summary:
         " --regime {params.regime:q} --outdir {params.outdir}"
 
 
+# Every comparison the report states, as one family: the tables and the summary state a
+# difference only where its Holm-adjusted p (from here) is below 0.05.
+rule comparisons:
+    input:
+        records=run_records(),
+        measured=measured_group_files(),
+    output:
+        **table_outputs("comparisons", category=SUMMARY),
+    threads: 1
+    conda:
+        "../../envs/reports.yaml"
+    log:
+        f"{LOGS}/comparisons.log",
+    benchmark:
+        f"{BENCH}/comparisons.tsv"
+    shell:
+        "python -m gsos --log {log} comparisons --records {input.records}"
+        " --measured {input.measured} --out {output.comparisons_csv}"
+
+
 rule strategies:
     input:
         records=run_records(),
@@ -68,7 +88,8 @@ rule strategies:
 
 rule tables:
     input:
-        run_records(PAPER_PAIR),
+        records=run_records(PAPER_PAIR),
+        comparisons=f"{REPORTS}/comparisons.csv",
     output:
         **table_outputs(*PAPER_TABLES, category=PAPER),
     params:
@@ -81,7 +102,8 @@ rule tables:
     benchmark:
         f"{BENCH}/tables.tsv"
     shell:
-        "python -m gsos --log {log} tables --records {input} --outdir {params.outdir}"
+        "python -m gsos --log {log} tables --records {input.records}"
+        " --comparisons {input.comparisons} --outdir {params.outdir}"
 
 
 rule published:
@@ -132,12 +154,9 @@ rule importance:
         **table_outputs("importance", category=IMPORTANCE),
     params:
         settings=as_json(
-            {
-                "search_space": config["search_space"],
-                "bootstrap": config["measured_groups"]["bootstrap"],
-            }
+            {"search_space": config["search_space"], **config["importance"]}
         ),
-    threads: 2  # the bootstrap refits, one process each (Snakemake caps this at --cores)
+    threads: 2  # the refits, one process each (Snakemake caps this at --cores)
     conda:
         "../../envs/reports.yaml"
     log:
@@ -208,3 +227,25 @@ rule table5:
         f"{BENCH}/table5.tsv"
     shell:
         "python -m gsos --log {log} table5 --settings {params.settings:q} --out {output.table5_csv}"
+
+
+# Every run (pilot runs included) as an Optuna study, for optuna-dashboard and the field's other
+# viewers: derived from the records whole, never read back (gsos/reports/studies.py says how).
+rule optuna_studies:
+    input:
+        records=run_records(),
+        pilots=pilot_runs(),
+    output:
+        STUDIES,
+    params:
+        settings=studies_settings(),
+    threads: 1
+    conda:
+        "../../envs/reports.yaml"
+    log:
+        f"{LOGS}/optuna_studies.log",
+    benchmark:
+        f"{BENCH}/optuna_studies.tsv"
+    shell:
+        "python -m gsos --log {log} studies --records {input.records} --pilots {input.pilots}"
+        " --settings {params.settings:q} --out {output}"

@@ -129,7 +129,7 @@ def folder_problems(key: str, root: str | Path, need_per_class: int) -> list[str
             f"{key}: {root} holds {len(classes)} class folder(s) ({found}); classification "
             f"needs at least 2: {root}/<class>/<image files>"
         ]
-    problems = []
+    problems, small = [], []
     for c in classes:
         try:
             n = len(walk(c).visible)
@@ -137,8 +137,58 @@ def folder_problems(key: str, root: str | Path, need_per_class: int) -> list[str
             problems.append(f"{key}: class folder {c}: {e}")
             continue
         if n < need_per_class:
-            problems.append(
-                f"{key}: class folder {c} holds {n} file(s); the split needs at least "
-                f"{need_per_class} images a class (one each for train, validation and test)"
-            )
-    return problems
+            small.append(f"{c.name} ({n})")
+    if small:
+        problems.append(
+            f"{key}: {counted(small, 'class folder')} of {root} hold fewer than "
+            f"{need_per_class} files (the split needs one image a class each for train, "
+            "validation and test): " + first_few(small)
+        )
+    return summarised(problems, key)
+
+
+FEW = 5  # long lists in a message: their count and the first few
+
+
+def counted(items: list, what: str) -> str:
+    return f"{len(items):,} {what}{'' if len(items) == 1 else 's'}"
+
+
+def first_few(items: list[str], few: int = FEW) -> str:
+    """'a, b, c' or 'a, b, c, d, e and 9,995 more'."""
+    shown = ", ".join(items[:few])
+    return shown + (f" and {len(items) - few:,} more" if len(items) > few else "")
+
+
+def summarised(problems: list[str], key: str, few: int = FEW) -> list[str]:
+    """At most ``few`` problems of one key, and a line counting the rest."""
+    if len(problems) <= few:
+        return problems
+    return [*problems[:few], f"{key}: and {len(problems) - few:,} more problems like these"]
+
+
+def class_names(root: str | Path) -> list[str]:
+    """The class folders' names of an image folder (visible subfolders), sorted."""
+    return sorted(p.name for p in Path(root).iterdir() if p.is_dir() and not is_hidden(p.name))
+
+
+def test_path_problems(key: str, path: str | Path, test_path: str | Path) -> list[str]:
+    """An official test folder must hold the same classes as the training folder: a class
+    only one of them holds cannot be scored (found at planning, not in prepare_data)."""
+    try:
+        train, test = set(class_names(path)), set(class_names(test_path))
+    except OSError:
+        return []  # folder_problems says why
+    only_train, only_test = sorted(train - test), sorted(test - train)
+    if not (only_train or only_test):
+        return []
+    parts = []
+    if only_test:
+        parts.append(f"{counted(only_test, 'class')} only in {test_path}: {first_few(only_test)}")
+    if only_train:
+        parts.append(f"{counted(only_train, 'class')} only in {path}: {first_few(only_train)}")
+    return [
+        f"{key}: the test folder's classes differ from the training folder's ("
+        + "; ".join(parts)
+        + "); give both the same class folders"
+    ]

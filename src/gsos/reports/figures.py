@@ -221,8 +221,8 @@ def best_so_far(run: pd.DataFrame, x: str) -> tuple[np.ndarray, np.ndarray]:
 
 def convergence(trials: pd.DataFrame, png: Path, note: str = "") -> None:
     """Per dataset: best-so-far validation accuracy against wall-clock and against training
-    sample-epochs (a hardware-independent cost); mean over seeds with a 95 % BCa bootstrap
-    band of that mean (the tables' interval)."""
+    sample-epochs (a hardware-independent cost); mean over seeds with a 95 % Student-t band
+    of that mean (the tables' interval, clipped to [0, 1]; none where the runs agree)."""
     from gsos.reports.stats import interval_band
 
     datasets = sorted(trials["dataset"].unique())
@@ -258,7 +258,7 @@ def convergence(trials: pd.DataFrame, png: Path, note: str = "") -> None:
             ax.legend(fontsize=7, loc="lower right")
     seeds = int(trials.groupby(["dataset", "strategy"])["seed"].nunique().max())
     fig.suptitle(
-        "band: 95 % BCa bootstrap interval of the mean over seeds"
+        "band: 95 % Student-t interval of the mean over seeds (as the tables)"
         if seeds > 1
         else "one run each: no band (no spread to show)",
         fontsize=8,
@@ -321,8 +321,8 @@ def band_on_grid(curves: Sequence[tuple[np.ndarray, np.ndarray]], grid: np.ndarr
 
 def anytime(curves: pd.DataFrame, png: Path, note: str = "") -> None:
     """Per dataset: best validation accuracy so far against cumulative training cost
-    (sample-epochs, log scale) and against wall-clock, mean over seeds with a 95 % BCa
-    bootstrap band (the tables' interval), for every strategy that ran."""
+    (sample-epochs, log scale) and against wall-clock, mean over seeds with a 95 % Student-t
+    band (the tables' interval), for every strategy that ran."""
     from gsos.reports.stats import interval_band
     from gsos.search.optimizers.registry import strategy_order, title
 
@@ -374,7 +374,7 @@ def anytime(curves: pd.DataFrame, png: Path, note: str = "") -> None:
     axes[0][0].legend(fontsize=7, loc="lower right", framealpha=0.85)
     seeds = int(curves.groupby(["dataset", "strategy"])["seed"].nunique().max())
     band = (
-        "band = 95 % BCa bootstrap interval of the mean"
+        "band = 95 % Student-t interval of the mean (as the tables)"
         if seeds > 1
         else "one run each: no band (no spread to show)"
     )
@@ -385,7 +385,7 @@ def anytime(curves: pd.DataFrame, png: Path, note: str = "") -> None:
 
 
 def ranks_plot(ranks: pd.DataFrame, png: Path) -> None:
-    """Average rank per strategy (1 = best) with its 95 % BCa bootstrap interval."""
+    """Average rank per strategy (1 = best) with its 95 % Student-t interval."""
     colours = strategy_colours(list(ranks["strategy"]))
     fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(ranks) + 1.4))
     ys = np.arange(len(ranks))[::-1]
@@ -398,7 +398,7 @@ def ranks_plot(ranks: pd.DataFrame, png: Path) -> None:
     ax.set_yticks(ys, ranks["strategy name"])
     ax.set_xlabel("average rank by best validation accuracy at the common cost (1 = best)")
     n = int(ranks["dataset × seed cells"].max()) if len(ranks) else 0
-    ax.set_title(f"Ranks over {n} dataset × seed cells (bars: 95 % BCa bootstrap CI)", fontsize=9)
+    ax.set_title(f"Ranks over {n} dataset × seed cells (bars: 95 % Student-t CI)", fontsize=9)
     ax.set_xlim(left=0)
     save(fig, png)
 

@@ -105,12 +105,19 @@ def compact(
     return pd.DataFrame(out)
 
 
+def bound_text(v: float, fmt: str = ".4f") -> str:
+    """An interval's end: an unbounded one (Fieller's, with few seeds) as ±∞."""
+    if np.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    return fmt_number(v, fmt)
+
+
 def _cell(mean: float, lo: float, hi: float, fmt: str) -> str:
     if not np.isfinite(mean):
         return "n/a"
-    if not (np.isfinite(lo) and np.isfinite(hi)):
+    if np.isnan(lo) or np.isnan(hi):  # no interval (one value, or no spread)
         return fmt_number(mean, fmt)
-    return f"{fmt_number(mean, fmt)} [{fmt_number(lo, fmt)}, {fmt_number(hi, fmt)}]"
+    return f"{fmt_number(mean, fmt)} [{bound_text(lo, fmt)}, {bound_text(hi, fmt)}]"
 
 
 def write_table(

@@ -27,7 +27,9 @@ def write_importance(
     workers: int = 1,
 ) -> None:
     """The ``importance`` verb: the published weights and this project's N-RReliefF and
-    fANOVA estimates from its simultaneous runs, each with a bootstrap interval, and the
+    fANOVA estimates from its simultaneous runs, each the mean of ``settings["refits"]``
+    refits on resamples of whole runs (a TPE run's trials depend on each other: the runs are
+    the independent units) with the 95 % percentile interval of those refits, and the
     assumed groups."""
     from gsos.search.importance import estimate
     from gsos.search.records import read_runs
@@ -45,11 +47,12 @@ def write_importance(
             "published weight": [weights["published_weight"].get(n) for n in space.names],
         }
     )
-    n_trials = 0
+    n_trials, units = 0, 0
+    refits = int(settings["refits"])
     for estimator, title in (("n_rrelieff", "N-RReliefF"), ("fanova", "fANOVA")):
         try:
-            bootstrap = int(settings.get("bootstrap", 20))
-            e = estimate(trials, space, estimator, bootstrap, seed=0, workers=workers)
+            e = estimate(trials, space, estimator, refits, seed=0,
+                         n_trees=int(settings["trees"]), workers=workers, by_run=True)  # fmt: skip
         except ValueError:  # too few trials to estimate anything: said, not a crash
             e = unestimated(space.names, len(trials))
         df[f"{title} weight"] = [e["weights"][n] for n in space.names]
@@ -58,14 +61,22 @@ def write_importance(
         df[f"{title} weight on all trials"] = [e["weights_all_trials"][n] for n in space.names]
         df[f"{title} Kendall tau (bootstrap, untied pairs)"] = e["kendall_tau"]
         df[f"{title} tied weights"] = e["tied_weights"]
-        n_trials = e["n_trials"]
+        df[f"{title} refits without an estimate"] = e.get("refits_without_an_estimate", 0)
+        n_trials, units = e["n_trials"], e.get("units", 0)
     df["trials"] = n_trials
+    df["runs resampled"] = units
+    df["refits"] = refits
+    # one estimate a weight is shown: the mean over the refits, inside its interval (the
+    # estimate on all trials, in the CSV only, need not be: refits on resamples are biased)
+    shown = compact(df.drop(columns=[c for c in df.columns if c.endswith("on all trials")]),
+                    ".3f")  # fmt: skip
     write_table(
         df,
         Path(out),
         ".3f",
-        "Importance: published weights and this project's estimates [95 % CI]",
-        shown=compact(df, ".3f"),
+        f"Importance: published weights and this project's estimates (mean of {refits} "
+        "refits, whole runs resampled) [95 % percentile interval]",
+        shown=shown,
     )
 
 

@@ -9,13 +9,16 @@ How the paper aggregates (worked out from its published numbers; tests pin it):
   both times and, as a relative change, for both accuracies. The per-dataset mean of Table 4
   does *not* give the published 31.90 % (it gives 31.94 %), nor -2.23 % / -0.44 %.
 
-This project's tables keep the paper's figures and add: a 95 % interval for every mean (BCa
-bootstrap over runs, which stays inside the metric's bounds: accuracies in [0, 1], times and
-costs at or above 0), the sample-epochs (hardware-independent cost) beside every time, and
-for Table 4 and the headline an interval (bootstrap over seed pairs) and a paired-test p
-beside each figure. Accuracy changes are absolute (GSOS minus simultaneous) everywhere in
-this project's tables; the paper's relative headline accuracies appear only where its
-published numbers are compared (:func:`paper_headline`).
+This project's tables keep the paper's figures and add, by the one model of each quantity
+(:mod:`gsos.reports.stats`): a 95 % interval for every mean (Student-t over runs, clipped to
+the metric's range: accuracies in [0, 1], times and costs at or above 0), the sample-epochs
+(hardware-independent cost) beside every time, and for Table 4 and the headline each figure's
+value, interval and p from the seed pairs (a change by the t model, a reduction by Fieller's
+interval on it, so the interval excludes 0 exactly when p < 0.05), the pairs used, and the
+Holm-adjusted p over every comparison the report states (``comparisons.csv``): a difference
+is stated only where that is below 0.05. Accuracy changes are absolute (GSOS minus
+simultaneous) everywhere in this project's tables; the paper's relative headline accuracies
+appear only where its published numbers are compared (:func:`paper_headline`).
 """
 
 from __future__ import annotations
@@ -28,7 +31,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gsos.reports.stats import bootstrap_ci, change_interval, paired_test, reduction_interval
+from gsos.reports.stats import (
+    ACCURACY,
+    ACCURACY_CHANGE,
+    ALPHA,
+    NONNEGATIVE,
+    UNBOUNDED,
+    change_interval,
+    mean_interval,
+    reduction_interval,
+)
 from gsos.search.metrics import run_metrics
 
 GSOS, SIM = "gsos", "simultaneous"
@@ -60,6 +72,7 @@ LABELS = {
     "n_diverged": "diverged trials",
     "best_iteration": "best iteration",
     "n_runs": "runs",
+    "n_runs_with_a_finished_trial": "runs with a finished trial",
     "time_to_best_reduction_percent": "time-to-best reduction (%)",
     "time_reduction_percent": "total time reduction (%)",
     "total_time_reduction_percent": "total time reduction (%)",
@@ -76,7 +89,8 @@ def label(name: str) -> str:
         if name.endswith(suffix):
             return f"{label(name[: -len(suffix)])}, {suffix[1:]}"
     for prefix, suffix in (("mean_", " (mean)"), ("std_", " (s.d.)"), ("ci_low_", " CI low"),
-                           ("ci_high_", " CI high"), ("p_", " paired t-test p")):  # fmt: skip
+                           ("ci_high_", " CI high"), ("p_", " paired t-test p"),
+                           ("holm_p_", " Holm-adjusted p"), ("pairs_", " pairs")):  # fmt: skip
         if name.startswith(prefix) and name[len(prefix) :] in LABELS:
             return LABELS[name[len(prefix) :]] + suffix
     return LABELS.get(name, name.replace("_", " "))
@@ -99,78 +113,59 @@ def runs_frame(runs: Iterable[Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["dataset", "strategy", "seed"]).reset_index(drop=True)
 
 
+# what each metric can take: its mean's interval is clipped to it
+BOUNDS = {
+    "best_val_accuracy": ACCURACY,
+    "test_accuracy": ACCURACY,
+    "time_to_best_seconds": NONNEGATIVE,
+    "total_seconds": NONNEGATIVE,
+    "sample_epochs_to_best": NONNEGATIVE,
+    "sample_epochs_total": NONNEGATIVE,
+}
+
+
 def table3(runs: pd.DataFrame) -> pd.DataFrame:
     """Per dataset × strategy: the paper's means, with standard deviation and a 95 % interval
-    (BCa bootstrap over runs), for its four figures and the sample-epochs."""
+    (:func:`gsos.reports.stats.mean_interval`: Student-t, clipped to the metric's range), for
+    its four figures and the sample-epochs. ``n_runs`` counts runs; a run without a finished
+    trial has no accuracy, and ``runs with a finished trial`` says how many the accuracies
+    rest on."""
     rows = []
     for (dataset, strategy), g in runs.groupby(["dataset", "strategy"], sort=True):
-        row: dict[str, Any] = {"dataset": dataset, "strategy": strategy, "n_runs": len(g)}
+        row: dict[str, Any] = {
+            "dataset": dataset,
+            "strategy": strategy,
+            "n_runs": len(g),
+            "n_runs_with_a_finished_trial": int(g["best_val_accuracy"].notna().sum()),
+        }
         for col in (*METRICS, *COSTS):
             values = [float(v) for v in g[col].dropna()]
-            lo, hi = bootstrap_ci(values)
+            m = mean_interval(values, BOUNDS[col])
             row |= {
-                f"mean_{col}": float(np.mean(values)) if values else np.nan,
+                f"mean_{col}": m["value"],
                 f"std_{col}": float(np.std(values, ddof=1)) if len(values) > 1 else np.nan,
-                f"ci_low_{col}": lo,
-                f"ci_high_{col}": hi,
+                f"ci_low_{col}": m["ci_low"],
+                f"ci_high_{col}": m["ci_high"],
             }
         row |= {"mean_n_failed": g["n_failed"].mean(), "mean_n_diverged": g["n_diverged"].mean()}
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _pairs(runs: pd.DataFrame, dataset: str, col: str) -> tuple[np.ndarray, np.ndarray]:
-    """GSOS and simultaneous values of ``col`` on ``dataset``, paired by seed."""
-    g = runs[runs["dataset"] == dataset].pivot(index="seed", columns="strategy", values=col)
-    g = g.dropna(subset=[GSOS, SIM]) if {GSOS, SIM} <= set(g.columns) else g.iloc[0:0]
-    return g[GSOS].to_numpy(float) if len(g) else np.array([]), (
-        g[SIM].to_numpy(float) if len(g) else np.array([])
-    )
-
-
-PAIRED_COLUMNS = {
-    "n_pairs": "pairs",
-    "mean_difference": "mean difference",
-    "ci_low": "mean difference CI low",
-    "ci_high": "mean difference CI high",
-    "t_test_p": "paired t-test p",
-    "wilcoxon_p": "Wilcoxon signed-rank p",
-}
-
-
-def paired_tests(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset and metric, GSOS minus simultaneous over runs paired by seed: the mean
-    difference with its t interval and p (:func:`gsos.reports.stats.change_interval`, the
-    same numbers as Table 4 and the headline), and the Wilcoxon signed-rank p beside it."""
-    rows = []
-    for dataset in sorted(runs["dataset"].unique()):
-        for col in (*METRICS, *COSTS):
-            a, b = _pairs(runs, dataset, col)
-            if len(a):
-                change = change_interval({dataset: (a, b)})
-                rows.append(
-                    {
-                        "dataset": dataset,
-                        "metric (GSOS - simultaneous)": label(col),
-                        "pairs": int(np.sum(np.isfinite(a) & np.isfinite(b))),
-                        "mean difference": change["value"],
-                        "mean difference CI low": change["ci_low"],
-                        "mean difference CI high": change["ci_high"],
-                        "paired t-test p": change["p"],
-                        "Wilcoxon signed-rank p": paired_test(a, b)["wilcoxon_p"],
-                    }
-                )
-    columns = ["dataset", "metric (GSOS - simultaneous)", *PAIRED_COLUMNS.values()]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _paired(t3: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    wide = t3.set_index(["dataset", "strategy"])
-    datasets = sorted(set(wide.index.get_level_values(0)))
-    have = [d for d in datasets if (d, GSOS) in wide.index and (d, SIM) in wide.index]
-    g = wide.loc[[(d, GSOS) for d in have]].droplevel(1)
-    s = wide.loc[[(d, SIM) for d in have]].droplevel(1)
-    return g, s
+def pairs_of(
+    runs: pd.DataFrame, dataset: str, col: str, a: str = GSOS, b: str = SIM
+) -> tuple[np.ndarray, np.ndarray]:
+    """Strategy a's and b's values of ``col`` on ``dataset``, paired by seed (seeds where
+    either is missing are left out)."""
+    here = runs["dataset"].to_numpy() == dataset
+    strategy, seed = runs["strategy"].to_numpy(), runs["seed"].to_numpy()
+    values = pd.to_numeric(runs[col], errors="coerce").to_numpy(float)
+    va = {k: v for k, v in zip(seed[here & (strategy == a)], values[here & (strategy == a)],
+                               strict=True)}  # fmt: skip
+    vb = {k: v for k, v in zip(seed[here & (strategy == b)], values[here & (strategy == b)],
+                               strict=True)}  # fmt: skip
+    seeds = [k for k in sorted(set(va) & set(vb)) if np.isfinite(va[k]) and np.isfinite(vb[k])]
+    return np.array([va[k] for k in seeds]), np.array([vb[k] for k in seeds])
 
 
 def _reduction(g: np.ndarray, s: np.ndarray) -> float:
@@ -190,39 +185,117 @@ TABLE4 = [
     ("val_accuracy_change", "best_val_accuracy", _change),
     ("test_accuracy_change", "test_accuracy", _change),
 ]
+FIGURE_OF = {col: name for name, col, _ in TABLE4}
+ALL_DATASETS = "all datasets"  # the scope of the headline's comparisons
 
 
 def figure_interval(name: str, pairs: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict:
     """One Table 4 / headline figure over ``pairs`` (dataset -> GSOS, simultaneous values of
-    its metric): value, interval and the p of its metric's paired difference. Table 4 calls
-    it with one dataset, the headline with all: the same numbers wherever a figure appears."""
-    change = change_interval(pairs)
+    its metric, by seed): value, 95 % interval, p and the pairs used, by the one model of its
+    quantity (:mod:`gsos.reports.stats`): a change by the t model, a reduction by Fieller's
+    interval on the same model, so its interval excludes 0 exactly when p < 0.05. Table 4
+    calls it with one dataset, the headline with all: the same numbers wherever a figure
+    appears, and the value always from the pairs its interval rests on."""
     if name.endswith("_change"):
-        return change
-    return {**reduction_interval(pairs), "p": change["p"]}
+        return change_interval(pairs, bounds=ACCURACY_CHANGE)
+    return reduction_interval(pairs)
 
 
-def table4(t3: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per dataset, GSOS against simultaneous, from Table 3 means (the paper's Table 4, plus
-    the sample-epochs reductions); with ``runs``, each figure's 95 % interval and the paired
-    t-test p of the metric it compares (:func:`figure_interval`)."""
+def comparison_key(scope: str, a: str, b: str, metric: str) -> str:
+    """How a comparison is named in the family (comparisons.csv): one key per hypothesis."""
+    return f"{scope} | {a} - {b} | {metric}"
+
+
+def holm_of(adjusted: Mapping[str, float] | None, key: str) -> float:
+    return float(adjusted.get(key, np.nan)) if adjusted else np.nan
+
+
+PAIRED_COLUMNS = ["pairs", "mean difference", "mean difference CI low",
+                  "mean difference CI high", "paired t-test p", "Holm-adjusted p",
+                  "difference stated"]  # fmt: skip
+
+
+def paired_tests(runs: pd.DataFrame, adjusted: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Per dataset and metric, GSOS minus simultaneous over runs paired by seed: the mean
+    difference with its t interval and p (:func:`gsos.reports.stats.change_interval`, the
+    same p as Table 4 and the headline), the Holm-adjusted p over the report's comparisons
+    (``adjusted``, by :func:`comparison_key`) and whether a difference is stated (Holm p <
+    0.05). One test per quantity: the Wilcoxon test once printed beside it cannot reach
+    p < 0.05 with the paper's 5 pairs at all."""
+    rows = []
+    for dataset in sorted(runs["dataset"].unique()):
+        for col in (*METRICS, *COSTS):
+            a, b = pairs_of(runs, dataset, col)
+            if not len(a):
+                continue
+            bounds = ACCURACY_CHANGE if col in ("best_val_accuracy", "test_accuracy") else UNBOUNDED
+            change = change_interval({dataset: (a, b)}, bounds=bounds)
+            holm_p = holm_of(adjusted, comparison_key(dataset, GSOS, SIM, col))
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "metric (GSOS - simultaneous)": label(col),
+                    "pairs": change["n"],
+                    "mean difference": change["value"],
+                    "mean difference CI low": change["ci_low"],
+                    "mean difference CI high": change["ci_high"],
+                    "paired t-test p": change["p"],
+                    "Holm-adjusted p": holm_p,
+                    "difference stated": stated(holm_p),
+                }
+            )
+    columns = ["dataset", "metric (GSOS - simultaneous)", *PAIRED_COLUMNS]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def stated(holm_p: float) -> str:
+    """A table's verdict column: a difference is stated only below 0.05 after Holm."""
+    if not np.isfinite(holm_p):
+        return "no test"
+    return "yes" if holm_p < ALPHA else "no"
+
+
+def _paired(t3: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    wide = t3.set_index(["dataset", "strategy"])
+    datasets = sorted(set(wide.index.get_level_values(0)))
+    have = [d for d in datasets if (d, GSOS) in wide.index and (d, SIM) in wide.index]
+    g = wide.loc[[(d, GSOS) for d in have]].droplevel(1)
+    s = wide.loc[[(d, SIM) for d in have]].droplevel(1)
+    return g, s
+
+
+def table4(
+    t3: pd.DataFrame,
+    runs: pd.DataFrame | None = None,
+    adjusted: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """Per dataset, GSOS against simultaneous (the paper's Table 4, plus the sample-epochs
+    reductions). Without ``runs``, from Table 3's means as the paper computes it (used to
+    check the published tables). With ``runs``, each figure from the seed pairs
+    (:func:`figure_interval`): value, 95 % interval, p, the Holm-adjusted p over the report's
+    comparisons (``adjusted``) and the pairs used."""
     g, s = _paired(t3)
     out = pd.DataFrame(index=g.index)
     for name, col, fn in TABLE4:
         if f"mean_{col}" not in g.columns:
             continue
-        out[name] = [fn(np.array([a]), np.array([b]))
-                     for a, b in zip(g[f"mean_{col}"], s[f"mean_{col}"], strict=True)]  # fmt: skip
         if runs is None:
+            means = zip(g[f"mean_{col}"], s[f"mean_{col}"], strict=True)
+            out[name] = [fn(np.array([a]), np.array([b])) for a, b in means]
             continue
-        lows, highs, ps = [], [], []
+        cells = []
         for dataset in out.index:
-            a, b = _pairs(runs, dataset, col)
+            a, b = pairs_of(runs, dataset, col)
             f = figure_interval(name, {dataset: (a, b)}) if len(a) else {}
-            lows.append(f.get("ci_low", np.nan))
-            highs.append(f.get("ci_high", np.nan))
-            ps.append(f.get("p", np.nan))
-        out[f"ci_low_{name}"], out[f"ci_high_{name}"], out[f"p_{name}"] = lows, highs, ps
+            holm_p = holm_of(adjusted, comparison_key(dataset, GSOS, SIM, col))
+            keys = ("value", "ci_low", "ci_high", "p")
+            cells.append([f.get(k, np.nan) for k in keys] + [holm_p, f.get("n", 0)])
+        value, lo, hi, p, holm_p, n = (
+            (list(c) for c in zip(*cells, strict=True)) if cells else ([[] for _ in range(6)])
+        )
+        out[name], out[f"ci_low_{name}"], out[f"ci_high_{name}"] = value, lo, hi
+        out[f"p_{name}"], out[f"holm_p_{name}"] = p, holm_p
+        out[f"pairs_{name}"] = n
     out.index.name = "dataset"
     return out.reset_index()
 
@@ -256,21 +329,36 @@ HEADLINE = [
 ]
 
 
-def headline(runs: pd.DataFrame) -> pd.DataFrame:
+def paired_datasets(runs: pd.DataFrame) -> list[str]:
+    """The datasets where GSOS and simultaneous both ran on at least one common seed."""
+    return [
+        d for d in sorted(runs["dataset"].unique()) if len(pairs_of(runs, d, "total_seconds")[0])
+    ]
+
+
+def headline_scope(datasets: Sequence[str]) -> str:
+    """The headline's comparisons are Table 4's when one dataset ran (the same hypotheses,
+    counted once in the family), their own over several."""
+    return datasets[0] if len(datasets) == 1 else ALL_DATASETS
+
+
+def headline(runs: pd.DataFrame, adjusted: Mapping[str, float] | None = None) -> pd.DataFrame:
     """GSOS against simultaneous over every dataset where both ran: reductions as ratios of
     sums of the per-dataset means (as the paper), accuracy changes as the mean over datasets
     of the absolute differences; each with the interval and p of :func:`figure_interval`
-    (with one dataset, exactly Table 4's)."""
-    datasets = [
-        d for d in sorted(runs["dataset"].unique()) if len(_pairs(runs, d, "total_seconds")[0])
-    ]
-    columns = ["figure", "value", "value CI low", "value CI high", "p", "datasets"]
+    (with one dataset exactly Table 4's; over several, each dataset one unit, so datasets
+    may differ in their effect) and the Holm-adjusted p over the report's comparisons."""
+    datasets = paired_datasets(runs)
+    columns = ["figure", "value", "value CI low", "value CI high", "p", "Holm-adjusted p",
+               "difference stated", "datasets", "pairs"]  # fmt: skip
     if not datasets:
         return pd.DataFrame(columns=columns)
+    scope = headline_scope(datasets)
     rows = []
     for name, col, _ in HEADLINE:
         table4_name = name.replace("total_time_reduction", "time_reduction")
-        f = figure_interval(table4_name, {d: _pairs(runs, d, col) for d in datasets})
+        f = figure_interval(table4_name, {d: pairs_of(runs, d, col) for d in datasets})
+        holm_p = holm_of(adjusted, comparison_key(scope, GSOS, SIM, col))
         rows.append(
             {
                 "figure": label(name),
@@ -278,10 +366,49 @@ def headline(runs: pd.DataFrame) -> pd.DataFrame:
                 "value CI low": f["ci_low"],
                 "value CI high": f["ci_high"],
                 "p": f["p"],
+                "Holm-adjusted p": holm_p,
+                "difference stated": stated(holm_p),
                 "datasets": ", ".join(datasets),
+                "pairs": f["n"],
             }
         )
     return pd.DataFrame(rows, columns=columns)
+
+
+def paper_comparisons(runs: pd.DataFrame) -> list[dict[str, Any]]:
+    """Every hypothesis the paper's tables state (GSOS against simultaneous): per dataset,
+    each metric of Table 4 and the paired tests (one p per metric, whichever table shows
+    it); over several datasets, each figure of the headline. Rows of the report's family
+    (:mod:`gsos.reports.comparisons`)."""
+    rows = []
+    datasets = paired_datasets(runs)
+    for dataset in datasets:
+        for name, col, _ in TABLE4:
+            f = figure_interval(name, {dataset: pairs_of(runs, dataset, col)})
+            rows.append(_family_row(dataset, col, name, f))
+    if len(datasets) > 1:
+        for name, col, _ in HEADLINE:
+            table4_name = name.replace("total_time_reduction", "time_reduction")
+            f = figure_interval(table4_name, {d: pairs_of(runs, d, col) for d in datasets})
+            rows.append(_family_row(ALL_DATASETS, col, name, f))
+    return rows
+
+
+def _family_row(scope: str, col: str, name: str, f: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "key": comparison_key(scope, GSOS, SIM, col),
+        "table": "Table 4, paired tests" if scope != ALL_DATASETS else "headline",
+        "scope": scope,
+        "a": GSOS,
+        "b": SIM,
+        "quantity": label(name),
+        "value": f["value"],
+        "ci_low": f["ci_low"],
+        "ci_high": f["ci_high"],
+        "p": f["p"],
+        "pairs": f["n"],
+        "note": f.get("note", ""),
+    }
 
 
 # --- the published numbers, shipped as package data (copied from the paper) ---------------
@@ -418,20 +545,30 @@ PAPER_FIGURES = {
 }
 
 
-def write_paper_tables(records: Sequence[Path], outdir: Path) -> None:
-    """The ``tables`` verb: GSOS against simultaneous TPE, in every format, into ``outdir``."""
+def read_adjusted(comparisons: Path | None) -> dict[str, float]:
+    """Holm-adjusted p by comparison key, from the report's comparisons.csv."""
+    if comparisons is None:
+        return {}
+    df = pd.read_csv(comparisons)
+    return dict(zip(df["key"], df["Holm-adjusted p"].astype(float), strict=True))
+
+
+def write_paper_tables(records: Sequence[Path], outdir: Path, comparisons: Path | None) -> None:
+    """The ``tables`` verb: GSOS against simultaneous TPE, in every format, into ``outdir``;
+    the Holm-adjusted p of each comparison from ``comparisons`` (the report's family)."""
     from gsos.reports.formats import compact, write_table
     from gsos.search.records import read_runs
 
     runs = runs_frame(read_runs(records))
+    adjusted = read_adjusted(comparisons)
     out = Path(outdir)
     t3 = table3(runs)
-    t4 = table4(t3, runs)
+    t4 = table4(t3, runs, adjusted)
     for name, df, title in [
-        ("headline", headline(runs), "GSOS against simultaneous over all datasets"),
-        ("table3", t3, "Table 3: mean over runs [95 % BCa bootstrap interval]"),
+        ("headline", headline(runs, adjusted), "GSOS against simultaneous over all datasets"),
+        ("table3", t3, "Table 3: mean over runs [95 % Student-t interval]"),
         ("table4", t4, "Table 4: GSOS against simultaneous per dataset [95 % interval]"),
-        ("paired_tests", paired_tests(runs), "Paired tests: GSOS - simultaneous"),
+        ("paired_tests", paired_tests(runs, adjusted), "Paired tests: GSOS - simultaneous"),
     ]:
         df = present(df)
         write_table(df, out / f"{name}.csv", ".4f", title, shown=compact(df, ".4f"))

@@ -138,8 +138,13 @@ def weights_of(
     raise ValueError(f"estimator must be one of {ESTIMATORS}, not {estimator!r}")
 
 
-def _weights_of_job(job: tuple) -> dict[str, float]:
-    return weights_of(*job)
+def _weights_of_job(job: tuple) -> dict[str, float] | None:
+    """One refit; None where its resample is too small to estimate anything (a resample of
+    whole runs can hold fewer trials than the estimator needs)."""
+    try:
+        return weights_of(*job)
+    except ValueError:
+        return None
 
 
 def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
@@ -195,8 +200,15 @@ def estimate(
     top: int = 3,
     n_trees: int = 32,
     workers: int = 1,
+    by_run: bool = False,
 ) -> dict[str, Any]:
     """Importance weights with their uncertainty, from a set of trials.
+
+    ``by_run``: resample whole runs (a dataset's runs, by seed) instead of single trials.
+    Trials of an adaptive search (TPE) depend on the trials before them in the same run, so
+    resampling them one by one treats 500 trials of 5 runs as 500 independent draws and
+    gives intervals that are too narrow; the runs are the independent units. Trials of
+    random search are independent, and may be resampled one by one.
 
     - ``weights``: the mean of the estimator over ``bootstrap`` resamples of the trials (a
       bagged estimate, each resample refitted; for N-RReliefF the distinct trials of each
@@ -215,12 +227,18 @@ def estimate(
     names = space.names
     point = all_trials = weights_of(trials, space, estimator, seed, n_trees)
     rng = np.random.default_rng(seed)
+    units: list[list[Mapping[str, Any]]] = [[t] for t in trials]
+    if by_run:
+        runs: dict[Any, list[Mapping[str, Any]]] = {}
+        for t in trials:
+            runs.setdefault((t.get("dataset"), t.get("strategy"), t.get("seed")), []).append(t)
+        units = list(runs.values())
     samples = []
     for _ in range(bootstrap):  # every resample drawn here, in order: any worker count agrees
-        draw = rng.integers(0, len(trials), len(trials))
+        draw = rng.integers(0, len(units), len(units))
         if estimator in NEIGHBOUR_BASED:  # a duplicate would be its copy's nearest neighbour
             draw = np.unique(draw)
-        samples.append([trials[i] for i in draw])
+        samples.append([t for i in draw for t in units[i]])
     jobs = [(sample, space, estimator, seed + 1 + b, n_trees) for b, sample in enumerate(samples)]
     if workers > 1 and len(jobs) > 1:  # refits are independent: one process each
         from concurrent.futures import ProcessPoolExecutor
@@ -231,10 +249,15 @@ def estimate(
             draws = list(pool.map(_weights_of_job, jobs))
     else:
         draws = [_weights_of_job(job) for job in jobs]
+    # a refit that finds no importance at all (N-RReliefF on one small run: every weight
+    # clipped to 0), or whose resample is too small to estimate, gives no shares to average:
+    # left out of the mean and the interval, and counted
+    found = [d for d in draws if d is not None and sum(d.values()) > 0]
+    empty = len(draws) - len(found)
     matrix = (
-        np.array([[d[n] for n in names] for d in draws]) if draws else np.zeros((0, len(names)))
+        np.array([[d[n] for n in names] for d in found]) if found else np.zeros((0, len(names)))
     )
-    if len(draws):  # the bagged estimate: the mean over refits, inside their interval
+    if len(matrix):  # the bagged estimate: the mean over refits, inside their interval
         lo_q, hi_q = np.quantile(matrix, 0.025, axis=0), np.quantile(matrix, 0.975, axis=0)
         bagged = matrix.mean(axis=0)
         lo_q, hi_q = np.minimum(lo_q, bagged), np.maximum(hi_q, bagged)
@@ -255,11 +278,11 @@ def estimate(
         "n_trials": len(trials),
         "weights": point,
         "weights_all_trials": all_trials,
-        "ci_low": dict(zip(names, lo_q.tolist(), strict=True)) if len(draws) else nan,
-        "ci_high": dict(zip(names, hi_q.tolist(), strict=True)) if len(draws) else nan,
+        "ci_low": dict(zip(names, lo_q.tolist(), strict=True)) if len(matrix) else nan,
+        "ci_high": dict(zip(names, hi_q.tolist(), strict=True)) if len(matrix) else nan,
         "per_seed": per_seed,
         "kendall_tau": float(np.nanmean([kendall_tau(point_vec, row) for row in matrix]))
-        if len(draws)
+        if len(matrix)
         else float("nan"),
         "tied_weights": tied(point_vec),
         "top_agreement": float(
@@ -267,9 +290,12 @@ def estimate(
                 [set(rank(dict(zip(names, row, strict=True)))[:top]) == top_set for row in matrix]
             )
         )
-        if len(draws)
+        if len(matrix)
         else float("nan"),
         "bootstrap": bootstrap,
+        "resampled": "runs" if by_run else "trials",
+        "refits_without_an_estimate": empty,
+        "units": len(units),
     }
 
 

@@ -36,7 +36,7 @@ def run_metrics(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "n_diverged": sum(r["status"] == "diverged" for r in records),
         "total_seconds": total,
         "sample_epochs_total": int(sum(r.get("sample_epochs") or 0 for r in records)),
-        "tpe_seconds_total": float(sum(r["suggest_seconds"] for r in records)),
+        "tpe_seconds_total": float(sum(r.get("suggest_seconds") or 0.0 for r in records)),
     }
     if not ok:
         return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -148,10 +149,20 @@ class RunLock:
         self.fd: int | None = None
 
     def holder(self) -> str:
+        """Who holds the lock, as its lock file names it; a holder on this machine that is
+        stopped (SIGSTOP, Ctrl-Z: it will never finish by itself) is said to be."""
         try:
-            return self.path.read_text().strip() or "an unknown process"
+            text = self.path.read_text().strip() or "an unknown process"
         except OSError:
             return "an unknown process"
+        pid = re.match(r"pid (\d+) on (\S+)", text)
+        if pid and pid.group(2) == socket.gethostname() and process_stopped(int(pid.group(1))):
+            n = pid.group(1)
+            text += (
+                f", which is STOPPED (SIGSTOP or Ctrl-Z) and will not finish by itself: "
+                f"`kill -CONT {n}` lets it go on, `kill {n}` hands the run to this job"
+            )
+        return text
 
     def __enter__(self) -> RunLock:
         import fcntl
@@ -187,6 +198,16 @@ class RunLock:
         if self.fd is not None:
             os.close(self.fd)  # closing the descriptor releases the lock
             self.fd = None
+
+
+def process_stopped(pid: int) -> bool:
+    """Whether a process of this machine is stopped (state T or t in /proc; False where
+    there is no /proc or no such process)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] in ("T", "t")
 
 
 def read_records(path: Path, repair: bool = False) -> list[dict[str, Any]]:

@@ -222,10 +222,11 @@ class Runner:
                 self.progress(records, self.n_train)
             failed = sum(r["status"] == "fail" for r in records)  # divergence is a result
             if len(records) >= 5 and failed / len(records) > self.max_fail:
+                last = next(r.get("error") for r in reversed(records) if r["status"] == "fail")
                 raise TooManyFailures(
                     f"{failed} of {len(records)} trials failed (more than "
                     f"training.max_failure_fraction={self.max_fail}); last error: "
-                    f"{record.get('error')}. Finished trials are kept in {self.journal}."
+                    f"{last}. Finished trials are kept in {self.journal}."
                 )
         if self.states.exists():
             shutil.rmtree(self.states)

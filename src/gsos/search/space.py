@@ -80,6 +80,133 @@ MODEL_HYPERPARAMETERS = (
 )
 
 
+OPTIONAL_HYPERPARAMETERS = ("weight_decay",)  # 0 when neither searched nor fixed
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The values the CNN and its trainer can take for one hyperparameter: a searched range
+    or choice and a fixed value are both checked against it, before any job."""
+
+    kind: str  # "int" (a whole number), "float" or "choice"
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low itself is outside (a learning rate > 0)
+    high_open: bool = False
+    values: tuple[Value, ...] = ()
+
+    def text(self) -> str:
+        if self.kind == "choice":
+            return f"one of {list(self.values)}"
+        what = "a whole number" if self.kind == "int" else "a number"
+        lo = "" if self.low is None else f"{'>' if self.low_open else '≥'} {self.low:g}"
+        hi = "" if self.high is None else f"{'<' if self.high_open else '≤'} {self.high:g}"
+        return f"{what} {' and '.join(x for x in (lo, hi) if x)}".strip()
+
+    def admits(self, value: Any) -> bool:
+        if self.kind == "choice":
+            return value in self.values
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if not math.isfinite(value) or (self.kind == "int" and float(value) != int(value)):
+            return False
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        return self.high is None or not (
+            value > self.high or (self.high_open and value == self.high)
+        )
+
+
+DOMAINS: dict[str, Domain] = {
+    "num_conv_layers": Domain("int", low=1),
+    "lr": Domain("float", low=0, low_open=True),
+    "dropout_rate": Domain("float", low=0, high=1, high_open=True),
+    "optimizer": Domain("choice", values=("adam", "sgd")),
+    "epoch": Domain("int", low=1),
+    "stride": Domain("int", low=1),
+    "padding": Domain("choice", values=("valid", "same")),
+    "kernel": Domain("int", low=1),
+    "num_fc_units": Domain("int", low=1),
+    "batch_size": Domain("int", low=1),
+    "weight_decay": Domain("float", low=0),
+}
+
+
+def space_problems(
+    spec: Mapping[str, Mapping[str, Any]], fixed: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Every problem of a ``search_space`` and ``fixed`` at once: names the CNN does not
+    read, ranges that are empty or not of the hyperparameter's kind, values (searched or
+    fixed) outside what the CNN can take, defaults outside their range."""
+    problems = []
+    known = ", ".join(DOMAINS)
+    for name, entry in spec.items():
+        where = f"search_space.{name}"
+        domain = DOMAINS.get(name)
+        if domain is None:
+            problems.append(
+                f"{where}: the CNN reads no hyperparameter named {name!r}, so searching it "
+                f"would change nothing; it reads: {known}"
+            )
+            continue
+        kind = entry.get("type")
+        if kind not in KINDS:
+            problems.append(f"{where}.type: {kind!r} is not one of {KINDS}")
+            continue
+        if kind == "choice":
+            bad = [v for v in entry.get("values", []) if not domain.admits(v)]
+            if bad:
+                problems.append(
+                    f"{where}.values: {bad} cannot be a {name}; {name} is {domain.text()}"
+                )
+            values = entry.get("values", [])
+            if entry.get("default") not in values:
+                problems.append(
+                    f"{where}.default: {entry.get('default')!r} lies outside the space ({values})"
+                )
+            continue
+        if domain.kind == "choice":
+            problems.append(f"{where}.type: {name} is {domain.text()}: use type: choice")
+            continue
+        if domain.kind == "int" and kind in ("uniform", "loguniform"):
+            problems.append(
+                f"{where}.type: {name} is a whole number, so a {kind} range would be recorded "
+                f"as, say, 3.29 and trained as 3; use type: int"
+            )
+            continue
+        try:
+            low, high = float(entry["low"]), float(entry["high"])
+        except (KeyError, TypeError, ValueError):
+            problems.append(f"{where}: a {kind} range needs numbers low and high")
+            continue
+        for key, v in (("low", low), ("high", high)):
+            if not domain.admits(int(v) if domain.kind == "int" and v == int(v) else v):
+                problems.append(
+                    f"{where}.{key}: {entry[key]!r} cannot be a {name} ({domain.text()})"
+                )
+        if not low < high:
+            problems.append(f"{where}: low ({low:g}) must be below high ({high:g})")
+        elif kind == "loguniform" and low <= 0:
+            problems.append(f"{where}: a loguniform range needs low > 0")
+        elif not low <= float(entry.get("default", low)) <= high or (
+            kind == "int" and float(entry.get("default", low)) != int(entry.get("default", low))
+        ):
+            problems.append(
+                f"{where}.default: {entry.get('default')!r} lies outside the space ({[low, high]})"
+            )
+    for name, value in (fixed or {}).items():
+        domain = DOMAINS.get(name)
+        if domain is None:
+            problems.append(
+                f"fixed.{name}: the CNN reads no hyperparameter named {name!r}; it reads: {known}"
+            )
+        elif name not in spec and not domain.admits(value):
+            problems.append(
+                f"fixed.{name}: {value!r} cannot be a {name}; {name} is {domain.text()}"
+            )
+    return problems
+
+
 class SearchSpace:
     """An ordered set of :class:`Param` (the order is the config's), and the values of the
     hyperparameters that are not searched (``fixed``: config ``fixed``, which is where

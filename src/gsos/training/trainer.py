@@ -42,6 +42,60 @@ def cuda_capability(device: torch.device) -> tuple[int, int] | None:
     return torch.cuda.get_device_capability(device) if device.type == "cuda" else None
 
 
+def tf32_in_use(device: torch.device) -> bool:
+    """Whether fp32 work on ``device`` runs on TF32 tensor cores: on GPUs of compute
+    capability 8.0 on (Ampere, Hopper), cuDNN's convolutions do by default
+    (``torch.backends.cudnn.allow_tf32``), and matmuls where ``torch.backends.cuda.matmul.
+    allow_tf32`` says so. TF32 keeps fp32's range with a 10-bit mantissa: not fp32."""
+    capability = cuda_capability(device)
+    if capability is None or tuple(capability) < (8, 0):
+        return False
+    return bool(torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32)
+
+
+def precision_used(device: torch.device, bf16: bool) -> str:
+    """The arithmetic a trial really ran in, for its record: ``bf16`` (autocast), ``tf32``
+    (fp32 values, convolutions on TF32 tensor cores: see :func:`tf32_in_use`) or ``fp32``."""
+    if bf16:
+        return "bf16"
+    return "tf32" if tf32_in_use(device) else "fp32"
+
+
+@functools.cache
+def cpu_model() -> str | None:
+    """The CPU's model name (/proc/cpuinfo), for records: runs on other CPUs are not timed
+    alike."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("model name", "Model", "Hardware")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or None
+
+
+def device_facts(device: torch.device) -> dict[str, Any]:
+    """What a run's records name of the device it trained on: the model (``device_name``: a
+    GPU's name, or the CPU's), the NVIDIA ``driver``'s version and the CUDA version torch
+    was built for (``torch_cuda``; both None on a CPU), and a GPU's compute ``capability``.
+    Wall-clock times of runs on different devices are not comparable; afterwards, these say
+    which runs those were."""
+    if device.type != "cuda":
+        return {"device_name": cpu_model(), "driver": None, "torch_cuda": None, "capability": None}
+    from gsos.training.gpus import gpu_facts
+
+    capability = cuda_capability(device)
+    return {
+        "device_name": torch.cuda.get_device_name(device),
+        "driver": gpu_facts().driver,
+        "torch_cuda": torch.version.cuda,
+        "capability": ".".join(map(str, capability)) if capability else None,
+    }
+
+
 def bf16_pays(
     device_type: str,
     capability: tuple[int, int] | None,
@@ -132,7 +186,7 @@ class TrialResult:
     diverged: bool
     sample_epochs: int
     adjustments: list[str]
-    precision: str = "fp32"
+    precision: str = "fp32"  # what it really ran in: fp32, tf32 or bf16 (precision_used)
     curve: list[dict[str, Any]] | None = None  # validation after each epoch trained here
     curve_seconds: float = 0.0
     stopped: dict[str, Any] | None = None  # why training stopped early (learning curves)
@@ -467,7 +521,7 @@ def train_and_evaluate(
         + extra.get("hypergradient_images", 0)
         + extra.get("value_function", {}).get("images", 0),
         adjustments=list(model.adjustments),
-        precision="bf16" if bf16 else "fp32",
+        precision=precision_used(device, bf16),
         curve=points if curve or after_epoch is not None else None,
         curve_seconds=curve_seconds,
         stopped=stopped,

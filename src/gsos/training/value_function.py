@@ -205,7 +205,9 @@ def constrained_evaluation(
         cross_entropy = torch.nn.functional.cross_entropy
 
         def draw(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            idx = torch.randperm(len(x), device=x.device, generator=gen)[:bs]
+            # drawn on the host, where ``gen`` (the trainer's data order) lives, then moved:
+            # CUDA refuses a host generator for a draw on the GPU
+            idx = torch.randperm(len(x), generator=gen)[:bs].to(x.device)
             return prepare(x[idx]), y[idx]
 
         def val_loss() -> torch.Tensor:

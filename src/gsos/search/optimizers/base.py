@@ -196,6 +196,10 @@ class CountingBudget:
             return False
         return b.cost is None or self.cost + cost <= b.cost + 1e-9
 
+    def left(self) -> float | None:
+        """The training cost still to spend (None without a cost budget)."""
+        return None if self.budget.cost is None else max(0.0, self.budget.cost - self.cost)
+
     def spend(self, cost: float) -> None:
         self.evaluations += 1
         self.cost += cost

@@ -26,6 +26,9 @@ class Algorithm:
     # spends a training cost (sample-epochs) even at full fidelity: a strategy that saves
     # training (early stops, cheap steps) spends the savings on more evaluations
     cost_budget: bool = False
+    # fits the network's weights on the validation split too (bilevel_vf's outer steps): its
+    # validation accuracy is not held out, so it is judged on test accuracy only
+    fits_validation: bool = False
 
     @property
     def multi_fidelity(self) -> bool:
@@ -88,6 +91,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             ("bilevel_vf",),
             title="value-function bilevel (GP + augmented Lagrangian)",
             cost_budget=True,
+            fits_validation=True,
         ),  # fmt: skip
     ]
 }
@@ -127,6 +131,12 @@ class Strategy:
     def cost_matched(self, config: Mapping[str, Any] | None = None) -> bool:
         """Whether a run's budget is a training cost (see :attr:`Algorithm.cost_matched`)."""
         return self.inner_algorithm(config).cost_matched
+
+    @property
+    def validation_held_out(self) -> bool:
+        """Whether its runs' validation accuracy is held out (not trained on): only then can
+        it rank or lead on validation accuracy."""
+        return not (self.algorithm and ALGORITHMS[self.algorithm].fits_validation)
 
     def sections(self, config: Mapping[str, Any] | None = None) -> list[str]:
         """The config sections a job of this strategy needs besides the common ones."""
@@ -215,6 +225,12 @@ def strategy_order(names: Iterable[str]) -> list[str]:
     """Registry order (the paper's pair first), then anything unknown."""
     names = set(names)
     return [s for s in STRATEGIES if s in names] + sorted(names - set(STRATEGIES))
+
+
+def validation_held_out(name: str) -> bool:
+    """See :attr:`Strategy.validation_held_out`; a strategy the registry does not know is
+    taken as held out."""
+    return STRATEGIES[name].validation_held_out if name in STRATEGIES else True
 
 
 def title(name: str) -> str:
