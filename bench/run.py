@@ -76,6 +76,12 @@ def main(argv=None) -> None:
         type=Path,
         help="a FABOLAS run's folder (records.jsonl, summary.json): the state it proposes from",
     )
+    ap.add_argument(
+        "--fabolas-steps",
+        default="ranking,covariance,timing,cost",
+        help="which FABOLAS measurements: ranking (fabolas.csv, fabolas_summary.csv), "
+        "covariance, timing, cost (the continued cost fit; fabolas_cost_fit.csv)",
+    )
     a = ap.parse_args(argv)
     a.parts = a.parts or list(PARTS)
     unknown = sorted(set(a.parts) - set(PARTS))
@@ -146,6 +152,7 @@ def main(argv=None) -> None:
         elif part == "fabolas":
             from common import default_config
             from fabolas import (
+                cost_fit_effect,
                 covariance_effect,
                 fabolas_bench,
                 observations_from_run,
@@ -159,15 +166,20 @@ def main(argv=None) -> None:
                 table.to_csv(out / "fabolas_observations.csv", index=False)
             else:
                 table = pd.read_csv(state)
+            steps = set(a.fabolas_steps.split(","))
+            extra = {"covariance": covariance_effect, "timing": timing, "cost": cost_fit_effect}
+            names = {"cost": "cost_fit"}
+            for step, measure in extra.items():
+                if step in steps and not a.quick:
+                    measure(default_config(), table).assign(machine=machine).to_csv(
+                        out / f"fabolas_{names.get(step, step)}.csv", index=False
+                    )
+            if "ranking" not in steps:  # timed apart from a full run of the part
+                written[f"{part} ({a.fabolas_steps})"] = round(time.perf_counter() - t0, 1)
+                continue
             df = fabolas_bench(default_config(), table, quick=a.quick)
             if not a.quick:
                 summary(df).assign(machine=machine).to_csv(out / "fabolas_summary.csv", index=False)
-                covariance_effect(default_config(), table).assign(machine=machine).to_csv(
-                    out / "fabolas_covariance.csv", index=False
-                )
-                timing(default_config(), table).assign(machine=machine).to_csv(
-                    out / "fabolas_timing.csv", index=False
-                )
         else:
             from projection import mean_epochs, projection
 

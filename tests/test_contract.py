@@ -118,8 +118,9 @@ def test_proposals_stay_in_the_space_and_the_budget_is_respected(name, default_c
         assert all(r["continues"] is None for r in records)
         if name == "hyperband_data":  # its rungs
             assert {r["data_fraction"] for r in records} >= {1 / 9, 1 / 3, 1.0}
-        for r in records:
-            assert r["sample_epochs"] <= r["data_fraction"] * r["budget"] * 1000
+        for r in records:  # floor(share x images), as the trainer takes; the product in
+            # floating point may fall below it (0.182 x 5 x 1000 = 909.9999999999999 < 910)
+            assert r["sample_epochs"] <= r["data_fraction"] * r["budget"] * 1000 * (1 + 1e-12)
     elif name == "bilevel_vf":  # outer steps continue the previous step's state
         al = [r for r in records if r["value_function"]["phase"] == "al"]
         assert al and all(

@@ -310,6 +310,35 @@ def test_fabolas_continues_its_hmc_chain_from_one_proposal_to_the_next(default_c
     assert steps == [4 + 2 * 3] * 3
 
 
+def test_fabolas_continues_its_cost_fit_from_one_proposal_to_the_next(default_config, monkeypatch):
+    """cost_continue: the cost GP is fitted from gp_restarts random restarts on the first
+    proposal only; later proposals start one L-BFGS-B run from the previous proposal's
+    fitted hyperparameters (half a proposal's time at 100 observations went to the
+    restarts). emukit's way (cost_continue: false) restarts every proposal."""
+    from emukit.examples.fabolas.fabolas_model import linear
+    from emukit.model_wrappers.gpy_model_wrappers import GPyModelWrapper
+
+    calls = []
+    optimize = GPyModelWrapper.optimize
+
+    def spy(self, verbose=False):
+        start = self.model.param_array.copy()
+        optimize(self, verbose)
+        if getattr(self, "basis_func", None) is linear:  # the cost GP
+            calls.append((self.n_restarts, start, self.model.param_array.copy()))
+
+    monkeypatch.setattr(GPyModelWrapper, "optimize", spy)
+    settings = FabolasSettings(**{**SMALL.__dict__, "gp_restarts": 2, "cost_continue": True})
+    opt = fabolas_run(default_config, settings, 3)
+    assert [n for n, _, _ in calls] == [2, 1, 1]
+    for k in (1, 2):  # each fit starts where the previous proposal's ended
+        np.testing.assert_array_equal(calls[k][1], calls[k - 1][2])
+    np.testing.assert_array_equal(opt.cost_fit, calls[-1][2])
+    calls.clear()
+    fabolas_run(default_config, FabolasSettings(**{**settings.__dict__, "cost_continue": False}), 3)
+    assert [n for n, _, _ in calls] == [2, 2, 2]
+
+
 def boil_proposals(default_config, settings, n=8, seed=0):
     """BOIL on the default space (9 searched hyperparameters, epochs 1..9) against the
     shared synthetic objective, its learning curves from tests/synthetic.py: the

@@ -26,6 +26,8 @@ from emukit's loop, each said in config/README.md with its measurement:
 - the HMC chain over the loss GP's hyperparameters continues from one proposal to the next,
   burn-in once (``hmc_continue``, as RoBO's original continues its emcee chains; emukit fits
   and burns in afresh every proposal), its burn-in and thinning settings;
+- the cost GP's fit starts from the previous proposal's fit, one L-BFGS-B run
+  (``cost_continue``; emukit restarts it 3 times every proposal, half a proposal's time);
 - ``overhead``, a proposal's own cost, is added to every candidate's predicted cost (RoBO's
   ``InformationGainPerUnitCost`` has the term; emukit has none).
 
@@ -85,6 +87,7 @@ class Settings:
     burn_in: int = 50
     mcmc_steps: int = 100
     gp_restarts: int = 3
+    cost_continue: bool = False
     overhead: float = 0.0
 
     @classmethod
@@ -135,6 +138,7 @@ class Fabolas(Optimizer):
         self.cost_x: list[np.ndarray] = []  # the cost model's (repeats carry no cost)
         self.cost: list[float] = []
         self.chain: np.ndarray | None = None  # the HMC chain's last state (hmc_continue)
+        self.cost_fit: np.ndarray | None = None  # the cost GP's last fit (cost_continue)
 
     def _propose(self) -> tuple[np.ndarray, float]:
         """The next (u, s): the initial design, then entropy search per unit cost."""
@@ -156,19 +160,32 @@ class Fabolas(Optimizer):
         entropy search (averaged over the samples) per unit of predicted cost."""
         from emukit.examples.fabolas.fabolas_model import FabolasModel, linear, quad
 
-        o = self.settings
         loss = FabolasModel(
             np.array(self.x), np.array(self.loss)[:, None], self.s_min, 1.0, basis_func=quad
         )
         cost = FabolasModel(
             np.array(self.cost_x), np.array(self.cost)[:, None], self.s_min, 1.0, linear
         )
-        cost.n_restarts = o.gp_restarts  # emukit's FabolasModel restarts 3 times
-        cost.optimize()
+        self._fit_cost(cost)
         samples = self._hyper_samples(loss)
         candidates = self._candidates()
         values = self._per_cost(candidates, loss, cost, samples)
         return candidates[int(np.argmax(values))]
+
+    def _fit_cost(self, cost: Any) -> None:
+        """The cost GP's fit: ``gp_restarts`` L-BFGS-B runs from random starts (emukit's,
+        every proposal), or, with ``cost_continue`` and a fit made before, one run from the
+        previous proposal's fitted hyperparameters (a proposal adds one observation to
+        the ~100 the fit rests on, so the optimum moves little; RoBO continues its cost
+        model's MCMC chain the same way). The last fit is a function of what was told, so
+        replay rebuilds it."""
+        if self.settings.cost_continue and self.cost_fit is not None:
+            cost.model[:] = self.cost_fit
+            cost.n_restarts = 1  # GPy's first run starts from the current values
+        else:
+            cost.n_restarts = self.settings.gp_restarts  # emukit's FabolasModel: 3
+        cost.optimize()
+        self.cost_fit = cost.model.param_array.copy()
 
     def _candidates(self) -> np.ndarray:
         """emukit's ``RandomSearchAcquisitionOptimizer``: uniform in every coordinate, the
