@@ -94,6 +94,25 @@ def test_boils_compression_weights_late_epochs_more():
     )
 
 
+def test_boils_weighted_score_puts_a_short_training_on_the_accuracy_scale():
+    """score: weighted divides a curve's weighted accuracies by the sum of its weights, not
+    by its length: a one-epoch training scores its accuracy. BOIL's mean gives it its
+    accuracy times the logistic's smallest weight (0.0025 at m0 = 0, g0 = 1), so every
+    one-epoch training scores about 0 whatever its configuration (issue 30)."""
+    from gsos.search.optimizers.boil import targets
+
+    m0, g0 = 0.0, 1.0
+    curves = [[0.9], [0.1], [0.5] * 9, [0.2, 0.4, 0.6]]
+    w = 1 / (1 + np.exp(-g0 * (np.linspace(-6, 6, 9) - m0)))
+    raw = [float(np.sum(np.array(c) * w[: len(c)]) / np.sum(w[: len(c)])) for c in curves]
+    assert raw[:2] == pytest.approx([0.9, 0.1])
+    y = targets(curves, m0, g0, 9, weighted=True).numpy()
+    np.testing.assert_allclose(y, (raw - np.mean(raw)) / np.std(raw, ddof=1), rtol=1e-12)
+    assert y[0] > y[2] > y[1]  # 0.9 after one epoch above 0.5 throughout, above 0.1
+    mean = targets(curves, m0, g0, 9).numpy()
+    assert mean[2] > mean[0] and abs(mean[0] - mean[1]) < 0.01 * np.ptp(mean)  # BOIL's
+
+
 def test_boil_fits_the_logistic_with_the_gp_on_the_marginal_likelihood():
     from gsos.search.optimizers.boil import negative_mll
 
@@ -386,3 +405,23 @@ def test_boils_short_trainings_are_not_thrown_at_the_corners(default_config):
     corners = [ev for ev in before if ev.budget == 1 and on_bound(ev) >= 0.8]
     assert len(corners) >= 3, "the failure this test guards against no longer shows"
     assert not [ev for ev in after if ev.budget == 1 and on_bound(ev) >= 0.8]
+
+
+def test_boil_trains_short_again_with_the_weighted_score(default_config):
+    """Issue 30: with the trend, BOIL's own score (a one-epoch training scores ~0, far below
+    the incumbent, log EI about −20) never asks for fewer than the most epochs; scored on
+    the accuracy scale (score: weighted) it does, and not at the corners."""
+    import dataclasses
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        base = dataclasses.replace(SMALL_BOIL, trend=True, lengthscale_dims=2)
+        boils = boil_proposals(default_config, dataclasses.replace(base, score="mean"), n=10)
+        ours = boil_proposals(default_config, dataclasses.replace(base, score="weighted"), n=10)
+    finally:
+        torch.set_num_threads(threads)
+    assert {ev.budget for ev in boils} == {9}, "the failure this test guards against is gone"
+    short = [ev for ev in ours if ev.budget < 9]
+    assert len(short) >= 4 and min(ev.budget for ev in short) <= 4
+    assert not [ev for ev in short if on_bound(ev) >= 0.8]
