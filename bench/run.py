@@ -1,12 +1,13 @@
 """Benchmarks: the trainer against the machine's peak and a standard pipeline, TPE's overhead,
-and where the default pipeline's five minutes go. Every figure is measured in one run.
+where the default pipeline's five minutes go, and FABOLAS's proposal. Every figure is
+measured in one run.
 
     python3 -m uv run --locked python bench/run.py            # everything: about 15 minutes
     python3 -m uv run --locked python bench/run.py peak batch  # some of it
     python3 -m uv run --locked python bench/run.py --quick     # a smoke run (seconds)
 
-One module per part (peak, batch, throughput, pipeline, startup, tpe, projection); this file
-runs the parts asked for and writes each one's CSV.
+One module per part (peak, batch, throughput, pipeline, startup, tpe, projection, fabolas);
+this file runs the parts asked for and writes each one's CSV.
 
 Measurements that are compared are taken side by side and interleaved over repeats (these
 machines are shared and noisy); tables give medians, and ratios are taken pair by pair. The
@@ -40,6 +41,7 @@ PARTS = (
     "startup",
     "tpe",
     "projection",
+    "fabolas",
 )
 
 
@@ -70,6 +72,17 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers (standard pipeline)")
     ap.add_argument("--run-dir", type=Path, help="analyse this finished default run instead")
+    ap.add_argument(
+        "--fabolas-records",
+        type=Path,
+        help="a FABOLAS run's folder (records.jsonl, summary.json): the state it proposes from",
+    )
+    ap.add_argument(
+        "--fabolas-steps",
+        default="ranking,covariance,timing,cost",
+        help="which FABOLAS measurements: ranking (fabolas.csv, fabolas_summary.csv), "
+        "covariance, timing, cost (the continued cost fit; fabolas_cost_fit.csv)",
+    )
     a = ap.parse_args(argv)
     a.parts = a.parts or list(PARTS)
     unknown = sorted(set(a.parts) - set(PARTS))
@@ -144,6 +157,37 @@ def main(argv=None) -> None:
             from tpe import tpe_overhead
 
             df = tpe_overhead(cfg, 20 if a.quick else 100, 1 if a.quick else 9)
+        elif part == "fabolas":
+            from common import default_config
+            from fabolas import (
+                cost_fit_effect,
+                covariance_effect,
+                fabolas_bench,
+                observations_from_run,
+                summary,
+                timing,
+            )
+
+            state = RESULTS / "fabolas_observations.csv"
+            if a.fabolas_records is not None:  # a new state, kept beside the results
+                table = observations_from_run(a.fabolas_records)
+                table.to_csv(out / "fabolas_observations.csv", index=False)
+            else:
+                table = pd.read_csv(state)
+            steps = set(a.fabolas_steps.split(","))
+            extra = {"covariance": covariance_effect, "timing": timing, "cost": cost_fit_effect}
+            names = {"cost": "cost_fit"}
+            for step, measure in extra.items():
+                if step in steps and not a.quick:
+                    measure(default_config(), table).assign(machine=machine).to_csv(
+                        out / f"fabolas_{names.get(step, step)}.csv", index=False
+                    )
+            if "ranking" not in steps:  # timed apart from a full run of the part
+                written[f"{part} ({a.fabolas_steps})"] = round(time.perf_counter() - t0, 1)
+                continue
+            df = fabolas_bench(default_config(), table, quick=a.quick)
+            if not a.quick:
+                summary(df).assign(machine=machine).to_csv(out / "fabolas_summary.csv", index=False)
         else:
             from projection import mean_epochs, projection
 

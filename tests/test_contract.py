@@ -28,9 +28,11 @@ ITERATIONS = 24
 COST = 60.0  # full-training-set epochs for the cost-matched strategies
 # Gaussian-process strategies take a second or more per proposal, and a killed run replays
 # every proposal: they get a budget of about ten evaluations, most of them the initial design
-COSTS = {"fabolas": 10.0, "boil": 22.0}
-FABOLAS = {  # emukit's FABOLAS at test size: one GP fit, few candidates, short MCMC
-    "n_init": 8, "min_fraction": 0.25, "marginalize": False, "num_eval_points": 10,
+COSTS = {"fabolas": 16.0, "boil": 22.0}
+FABOLAS = {  # emukit's FABOLAS at test size: few candidates, short MCMC; the HMC chain over
+    # the GP's hyperparameters continued from proposal to proposal, so replay must rebuild it
+    "n_init": 4, "min_fraction": 0.25, "overhead": 0.0, "marginalize": True, "hyper_samples": 2,
+    "hmc_burn_in": 2, "hmc_thin": 1, "hmc_continue": True, "num_eval_points": 10,
     "representer_points": 20, "innovations": 10, "burn_in": 1, "mcmc_steps": 2, "gp_restarts": 1,
 }  # fmt: skip
 BOIL = {"n_init": 2, "hyper_starts": 3, "num_restarts": 1, "raw_samples": 16}  # BoTorch, small
@@ -116,8 +118,9 @@ def test_proposals_stay_in_the_space_and_the_budget_is_respected(name, default_c
         assert all(r["continues"] is None for r in records)
         if name == "hyperband_data":  # its rungs
             assert {r["data_fraction"] for r in records} >= {1 / 9, 1 / 3, 1.0}
-        for r in records:
-            assert r["sample_epochs"] <= r["data_fraction"] * r["budget"] * 1000
+        for r in records:  # floor(share x images), as the trainer takes; the product in
+            # floating point may fall below it (0.182 x 5 x 1000 = 909.9999999999999 < 910)
+            assert r["sample_epochs"] <= r["data_fraction"] * r["budget"] * 1000 * (1 + 1e-12)
     elif name == "bilevel_vf":  # outer steps continue the previous step's state
         al = [r for r in records if r["value_function"]["phase"] == "al"]
         assert al and all(

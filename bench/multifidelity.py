@@ -1,0 +1,178 @@
+"""Issue 30's experiment, read back: FABOLAS, BOIL and ``hyperband_data`` against simultaneous
+TPE on the default digits (bench/multifidelity.yaml, run by the real pipeline).
+
+    python3 -m uv run --locked gsos run --configfile bench/multifidelity.yaml --cores 2
+    python3 -m uv run --locked python bench/multifidelity.py results/multifidelity
+
+For each seed the target is simultaneous TPE's best validation accuracy on that seed, and a
+run's cost to reach it is the training sample-epochs spent up to its first evaluation whose
+best so far reaches it (simultaneous: up to its best). A run that never reaches it is
+counted at everything it spent (a lower bound on its cost; the tables say how many reached).
+Intervals are the project's, one model per quantity (src/gsos/reports/stats.py): a mean over
+seeds ``mean_interval`` (Student-t, clipped to what the quantity can take), the reduction of
+cost against simultaneous ``reduction_interval`` (Fieller's interval from the paired t-test
+over seeds, its p beside it; the interval holds 0 exactly when p >= 0.05).
+
+BOIL's short trainings: where they sit (the share of coordinates exactly on a bound of the
+unit box) and how the budget splits between epoch counts. FABOLAS: its proposal times (the
+runner's in-process ask() time) and the shares it chose.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from gsos.reports.stats import (  # noqa: E402
+    ACCURACY,
+    NONNEGATIVE,
+    mean_interval,
+    reduction_interval,
+)
+
+BASELINE = "simultaneous"
+ON_BOUND = 1e-9  # a box coordinate this close to 0 or 1 is on the bound
+
+
+def load_runs(results: Path, dataset: str = "digits") -> dict[str, dict[int, list[dict]]]:
+    runs: dict[str, dict[int, list[dict]]] = {}
+    for path in sorted((results / "runs" / dataset).glob("*/seed*/records.jsonl")):
+        strategy, seed = path.parent.parent.name, int(path.parent.name.removeprefix("seed"))
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        runs.setdefault(strategy, {})[seed] = records
+    return runs
+
+
+def best_so_far(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative sample-epochs and best validation accuracy after each evaluation."""
+    cost = np.cumsum([r["sample_epochs"] for r in records])
+    acc = np.maximum.accumulate([r["val_accuracy"] or 0.0 for r in records])
+    return cost, acc
+
+
+def cost_to_reach(records: list[dict], target: float) -> tuple[float, bool]:
+    cost, acc = best_so_far(records)
+    hit = np.nonzero(acc >= target - 1e-12)[0]
+    return (float(cost[hit[0]]), True) if len(hit) else (float(cost[-1]), False)
+
+
+def reach_table(runs: dict[str, dict[int, list[dict]]], margin: float = 0.0) -> pd.DataFrame:
+    """Cost to reach simultaneous TPE's best validation accuracy on the same seed, less
+    ``margin`` (0.01: within 1 point of it, the margin of the project's reports)."""
+    base = runs[BASELINE]
+    rows = []
+    for strategy, by_seed in runs.items():
+        seeds = sorted(set(by_seed) & set(base))
+        costs, reached, finals, spent = [], [], [], []
+        for seed in seeds:
+            target = best_so_far(base[seed])[1][-1] - margin
+            c, ok = cost_to_reach(by_seed[seed], target)
+            costs.append(c)
+            reached.append(ok)
+            finals.append(best_so_far(by_seed[seed])[1][-1])
+            spent.append(best_so_far(by_seed[seed])[0][-1])
+        base_costs = [
+            cost_to_reach(base[s], best_so_far(base[s])[1][-1] - margin)[0] for s in seeds
+        ]
+        red = reduction_interval({"digits": (costs, base_costs)})
+        cost = mean_interval(costs, NONNEGATIVE)
+        final = mean_interval(finals, ACCURACY)
+        rows.append(
+            {
+                "target": "simultaneous's best" + (f" - {margin:g}" if margin else ""),
+                "strategy": strategy,
+                "runs": len(seeds),
+                "runs reaching": int(sum(reached)),
+                "cost to reach (sample-epochs, mean)": cost["value"],
+                "cost ci low": cost["ci_low"],
+                "cost ci high": cost["ci_high"],
+                "reduction vs simultaneous (%)": red["value"],
+                "reduction ci low": red["ci_low"],
+                "reduction ci high": red["ci_high"],
+                "reduction p": red["p"],
+                "reduction note": red["note"],
+                "final best val (mean)": final["value"],
+                "final ci low": final["ci_low"],
+                "final ci high": final["ci_high"],
+                "spent (sample-epochs, mean)": float(np.mean(spent)),
+                "evaluations (mean)": float(np.mean([len(by_seed[s]) for s in seeds])),
+                "per seed cost to reach": ";".join(f"{c:.0f}" for c in costs),
+                "per seed reached": ";".join(str(int(r)) for r in reached),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def boil_table(runs: dict[str, dict[int, list[dict]]], strategy: str = "boil") -> pd.DataFrame:
+    """Per epoch count: evaluations, share of the budget, share of coordinates on a bound,
+    share of evaluations with at least 80 % of coordinates on a bound, median validation."""
+    rows = []
+    records = [r for by_seed in [runs.get(strategy, {})] for rs in by_seed.values() for r in rs]
+    total = sum(r["sample_epochs"] for r in records)
+    for epochs in sorted({r["budget"] for r in records}):
+        group = [r for r in records if r["budget"] == epochs]
+        u = np.array([list(r["hp_vals"].values()) for r in group], dtype=float)
+        on = (u <= ON_BOUND) | (u >= 1 - ON_BOUND)
+        rows.append(
+            {
+                "epochs": epochs,
+                "evaluations": len(group),
+                "share of budget": sum(r["sample_epochs"] for r in group) / total,
+                "coordinates on a bound": float(on.mean()),
+                "evaluations with >= 80% on a bound": float((on.mean(1) >= 0.8).mean()),
+                "median val accuracy": float(np.median([r["val_accuracy"] or 0 for r in group])),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def fabolas_table(runs: dict[str, dict[int, list[dict]]], n_init: int = 20) -> pd.DataFrame:
+    rows = []
+    for seed, records in sorted(runs.get("fabolas", {}).items()):
+        asked = [r["suggest_seconds"] for r in records[n_init:]]
+        shares = np.array([r["data_fraction"] for r in records[n_init:]])
+        rows.append(
+            {
+                "seed": seed,
+                "evaluations": len(records),
+                "proposals": len(asked),
+                "proposal seconds median": float(np.median(asked)),
+                "proposal seconds max": float(np.max(asked)),
+                "proposals over 5 s": int(np.sum(np.array(asked) > 5.0)),
+                "share median": float(np.median(shares)),
+                "shares below 1/4": float(np.mean(shares < 0.25)),
+                "shares above 3/4": float(np.mean(shares > 0.75)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("results", type=Path, help="results/<experiment>")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument("--name", default="multifidelity")
+    a = ap.parse_args(argv)
+    runs = load_runs(a.results)
+    tables = {
+        "reach": pd.concat([reach_table(runs), reach_table(runs, 0.01)], ignore_index=True),
+        "boil": boil_table(runs),
+        "fabolas": fabolas_table(runs),
+    }
+    for name, df in tables.items():
+        df.to_csv(a.out / f"{a.name}_{name}.csv", index=False)
+        with pd.option_context("display.width", 200, "display.max_columns", 30):
+            print(f"--- {name}\n{df}\n")
+
+
+if __name__ == "__main__":
+    main()
