@@ -425,3 +425,48 @@ def test_boil_trains_short_again_with_the_weighted_score(default_config):
     short = [ev for ev in ours if ev.budget < 9]
     assert len(short) >= 4 and min(ev.budget for ev in short) <= 4
     assert not [ev for ev in short if on_bound(ev) >= 0.8]
+
+
+def test_boil_learns_from_noisy_trainings_with_the_noise_fitted():
+    """Issue 30: on the digits a training's accuracy is noisy (one epoch most of all); with the
+    noise fixed at BOIL's 5e-4 the fit can only explain it by the shortest lengthscale its
+    bounds allow, where an unseen configuration correlates with no observation, the GP
+    predicts the prior everywhere but at the data, and the acquisition goes to the corners.
+    With the noise fitted (fit_noise), the lengthscale is long, the fitted noise near the
+    truth, and the GP predicts unseen configurations."""
+    from gsos.search.optimizers.boil import bounds_for, kernel
+
+    rng = np.random.default_rng(3)
+    d = 9
+    x = rng.random((80, d + 1))
+    x[:, -1] = 1.0  # full trainings: one epoch count, the score the last accuracy
+
+    def truth(u):
+        return 0.5 + 0.2 * u[:, 0] - 0.15 * u[:, 1] + 0.1 * u[:, 2]
+
+    sd = 0.15  # noise of a training's accuracy, 1.6 times the spread of the truth, as one epoch
+    curves = [[float(a)] for a in truth(x) + sd * rng.standard_normal(len(x))]
+    data = Data(x, curves)
+    bounds = bounds_for(d, 2)
+    fixed = fit_hyper(data, 5e-4, 1, starts=10, seed=1, bounds=bounds, weighted=True)
+    fitted = fit_hyper(
+        data, 5e-4, 1, starts=10, seed=1, bounds=bounds, weighted=True, fit_noise=True
+    )
+    assert fixed.lx == pytest.approx(bounds[0][0]), "the failure this test guards against is gone"
+    assert fixed.noise is None and fitted.lx > 3 * bounds[0][0]
+    y = np.array([c[0] for c in curves])
+    true_noise = sd**2 / y.var(ddof=1)  # on standardised scores
+    assert true_noise / 2 < fitted.noise < 2 * true_noise
+
+    new = rng.random((200, d + 1))
+    new[:, -1] = 1.0
+
+    def predicted(h, noise):
+        xt, nt = (torch.as_tensor(a, dtype=torch.float64) for a in (x, new))
+        k = kernel(xt, xt, h.lx, h.lt) + noise * torch.eye(len(xt), dtype=torch.float64)
+        z = torch.as_tensor((y - y.mean()) / y.std(ddof=1), dtype=torch.float64)
+        return (kernel(nt, xt, h.lx, h.lt) @ torch.linalg.solve(k, z)).numpy()
+
+    corr = [np.corrcoef(predicted(h, n), truth(new))[0, 1] for h, n in
+            [(fixed, 5e-4), (fitted, fitted.noise)]]  # fmt: skip
+    assert corr[1] > 0.6 and corr[1] > corr[0] + 0.3, corr

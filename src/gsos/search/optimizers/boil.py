@@ -13,7 +13,7 @@ while they are informative. After each training, up to 10·t (t on [0, 1]) point
 curve are added as virtual observations at the epochs where the GP is least certain, while the
 kernel matrix's log condition number stays below 15 (BOIL's data augmentation).
 
-Built on BoTorch/GPyTorch: the GP is a ``SingleTaskGP`` with GPyTorch kernels and fixed noise,
+Built on BoTorch/GPyTorch: the GP is a ``SingleTaskGP`` with GPyTorch kernels and known noise,
 its hyperparameters and (m0, g0) fitted by L-BFGS-B on GPyTorch's exact marginal likelihood
 from the best of 20 random starts (BOIL's bounds); the incumbent is ``PosteriorMean``
 maximised by ``optimize_acqf``, the acquisition ``LogExpectedImprovement`` minus the log
@@ -30,7 +30,7 @@ observations have arrived (the code refits when their count is a multiple of tha
 training counts as a curve of zero accuracy. Cost-matched: a training of t epochs costs t
 epochs; the last one stops where the budget ends.
 
-Three further differences fix what BOIL did on the default's 9 dimensions and epochs 1..9
+Four further differences fix what BOIL did on the default's 9 dimensions and epochs 1..9
 (issue 30; measured in config/README.md and bench/results/boil_*.csv). With BOIL's own model,
 75–137 of a run's trainings were one-epoch trainings at the corners of the box, at chance
 accuracy: the GP's zero prior mean on standardised scores predicts a configuration far from
@@ -46,7 +46,15 @@ configuration; BOIL's own problems start at 40 % of the most iterations, ours at
 trend predicts it 6–8 standard deviations below the incumbent, and EI per cost cannot make
 up for that. ``score: weighted`` divides by the weights' sum instead of the length,
 Σ r(u)·σ(u) / Σ σ(u): a one-epoch training scores its accuracy, which ranks the default's
-configurations as their accuracy after nine epochs does (Spearman 0.82).
+configurations as their accuracy after nine epochs does (Spearman 0.82). Then BOIL trained
+short (1,247 of 5 seeds' 1,487 trainings at one epoch), but as data came in its one-epoch
+trainings went back to the corners (a quarter of them with 80 % of their coordinates on a
+bound after 100 trainings): with the noise fixed at 5e-4 the fit can explain noisy accuracies
+(one epoch's most of all) only by the shortest ℓ_x its bounds allow, where an unseen
+configuration correlates with no observation and the GP predicts the prior everywhere but at
+the data. ``fit_noise`` fits the noise variance with the lengthscales (between ``noise`` and
+1, the signal's variance): on a state of that run it came out at 0.2, ℓ_x at its upper bound,
+and the proposals left the corners.
 """
 
 from __future__ import annotations
@@ -76,6 +84,8 @@ FIDELITY = "epoch"
 # bounds were set for its experiments' 2 to 6 hyperparameters; see :func:`bounds_for`
 BOUNDS = ((0.03, 0.3), (0.3, 0.6), (-2.0, 3.0), (0.5, 2.0))
 START = (0.02, 0.2, 0.0, 1.0)  # BOIL's initial ℓ_x, ℓ_t, m0, g0 (before the first fit)
+# ``fit_noise``: the largest noise variance on standardised scores (the signal's is 1)
+NOISE_HIGH = 1.0
 
 
 def bounds_for(dim: int, reference_dim: int | None) -> tuple[tuple[float, float], ...]:
@@ -109,6 +119,7 @@ class Settings:
     lengthscale_dims: int | None = None
     trend: bool = False
     score: str = "mean"
+    fit_noise: bool = False
 
     @classmethod
     def from_config(cls, o: Mapping[str, Any]) -> Settings:
@@ -141,6 +152,7 @@ class Hyper:
     midpoint: float = START[2]
     growth: float = START[3]
     fitted_at: int = 0  # observations when last fitted
+    noise: float | None = None  # fitted (``fit_noise``); None: the settings' noise
 
     def vector(self) -> np.ndarray:
         return np.array([self.lx, self.lt, self.midpoint, self.growth])
@@ -218,11 +230,14 @@ def negative_mll(
 ) -> Any:
     """−log p(y | X, ℓ_x, ℓ_t) with y the curves compressed by (m0, g0): GPyTorch's exact
     marginal likelihood of a fixed-noise GP; its prior mean zero (BOIL's) or, with
-    ``with_trend``, the scores' trend in t, the scores standardised around it."""
+    ``with_trend``, the scores' trend in t, the scores standardised around it. A fifth
+    entry of ``theta``, when there is one, is the noise variance (``fit_noise``)."""
     import gpytorch
     import torch
 
-    lx, lt, m0, g0 = theta
+    lx, lt, m0, g0 = theta[:4]
+    if len(theta) > 4:
+        noise = theta[4]
     x = torch.as_tensor(data.x, dtype=torch.float64)
     y = targets(data.curves, m0, g0, longest, weighted)
     k = kernel(x, x, lx, lt) + noise * torch.eye(len(x), dtype=torch.float64)
@@ -242,28 +257,35 @@ def fit_hyper(
     bounds=BOUNDS,
     with_trend: bool = False,
     weighted: bool = False,
+    fit_noise: bool = False,
 ) -> Hyper:
-    """BOIL's fit: the best of ``starts`` random points of the bounds, then L-BFGS-B."""
+    """BOIL's fit: the best of ``starts`` random points of the bounds, then L-BFGS-B.
+
+    With ``fit_noise`` the noise variance is fitted too, between ``noise`` and
+    :data:`NOISE_HIGH` (on a log scale for the random starts)."""
     import torch
     from scipy.optimize import minimize
 
     rng = np.random.default_rng(seed)
+    bounds = tuple(bounds) + (((noise, NOISE_HIGH),) if fit_noise else ())
     low, high = np.array(bounds).T
-    tries = rng.uniform(low, high, size=(starts, 4))
+    tries = rng.uniform(low, high, size=(starts, len(bounds)))
+    if fit_noise:
+        tries[:, 4] = np.exp(rng.uniform(np.log(noise), np.log(NOISE_HIGH), size=starts))
 
     def value_and_grad(v: np.ndarray) -> tuple[float, np.ndarray]:
         theta = torch.tensor(v, dtype=torch.float64, requires_grad=True)
         loss = negative_mll(theta, data, noise, longest, with_trend, weighted)
         if not torch.isfinite(loss):
-            return 1e10, np.zeros(4)
+            return 1e10, np.zeros(len(v))
         (grad,) = torch.autograd.grad(loss, theta)
         return float(loss.detach()), grad.numpy()
 
     values = [value_and_grad(v)[0] for v in tries]
     start = tries[int(np.argmin(values))]
     res = minimize(value_and_grad, start, jac=True, method="L-BFGS-B", bounds=bounds)
-    best = res.x if res.fun <= min(values) else start
-    return Hyper(*[float(b) for b in best], fitted_at=len(data.x))
+    best = [float(b) for b in (res.x if res.fun <= min(values) else start)]
+    return Hyper(*best[:4], fitted_at=len(data.x), noise=best[4] if fit_noise else None)
 
 
 class BOIL(Optimizer):
@@ -314,7 +336,7 @@ class BOIL(Optimizer):
         kt = gpytorch.kernels.RBFKernel(active_dims=[d - 1])
         kx.lengthscale = math.sqrt(h.lx / 2)
         kt.lengthscale = math.sqrt(h.lt / 2)
-        noise = torch.full_like(y, self.settings.noise)
+        noise = torch.full_like(y, self._noise())
         mean = None
         if self.settings.trend:
             scaled, _ = around_trend(x, y[:, 0])
@@ -345,6 +367,7 @@ class BOIL(Optimizer):
             self.hyper = fit_hyper(
                 data, o.noise, self.t_high, o.hyper_starts, derive_seed(self.seed, 5, k),
                 bounds_for(d - 1, o.lengthscale_dims), o.trend, o.score == "weighted",
+                o.fit_noise,
             )  # fmt: skip
         model = self._model(data)
         bounds = torch.stack([torch.zeros(d), torch.ones(d)]).to(torch.float64)
@@ -374,6 +397,10 @@ class BOIL(Optimizer):
         )
         x = best.detach().numpy().reshape(-1)
         return np.clip(x[:-1], 0.0, 1.0), self._epochs(float(x[-1]))
+
+    def _noise(self) -> float:
+        """The GP's noise variance: fitted (``fit_noise``) or the settings'."""
+        return self.settings.noise if self.hyper.noise is None else self.hyper.noise
 
     def _cost_model(self, data: Data) -> Any:
         """BOIL's linear regression of the cost (scaled to [0, 1]) on (x, t)."""
@@ -436,7 +463,7 @@ class BOIL(Optimizer):
         is updated point by point (one Cholesky factorisation per training)."""
         import torch
 
-        o, h = self.settings, self.hyper
+        o, h, noise = self.settings, self.hyper, self._noise()
         candidates = list(range(1, len(obs.curve)))  # whole epochs before the last
         wanted = min(int(obs.t * o.max_augment), len(candidates))
         if wanted < 1:
@@ -446,7 +473,7 @@ class BOIL(Optimizer):
             np.array([np.append(obs.u, self._scaled(e)) for e in candidates]),
             dtype=torch.float64,
         )
-        k = kernel(x, x, h.lx, h.lt) + o.noise * torch.eye(len(x), dtype=torch.float64)
+        k = kernel(x, x, h.lx, h.lt) + noise * torch.eye(len(x), dtype=torch.float64)
         ks = kernel(pts, x, h.lx, h.lt)
         cov = kernel(pts, pts, h.lx, h.lt) - ks @ torch.cholesky_solve(
             ks.T, torch.linalg.cholesky(k)
@@ -455,13 +482,13 @@ class BOIL(Optimizer):
         for _ in range(wanted):
             # cond(K) <= trace / smallest eigenvalue <= n (1 + noise) / noise: only when
             # that bound passes the threshold is the condition number itself computed
-            if math.log(len(k) * (1 + o.noise) / o.noise) > o.log_condition:
+            if math.log(len(k) * (1 + noise) / noise) > o.log_condition:
                 eig = torch.linalg.eigvalsh(k)
                 if math.log(float(eig[-1] / eig[0])) > o.log_condition:
                     break
             var = torch.diagonal(cov)[free]
             j = int(torch.argmax(var))
-            if float(var[j]) < o.noise + 1e-3:
+            if float(var[j]) < noise + 1e-3:
                 break
             i = free.pop(j)
             e = candidates[i]
@@ -472,10 +499,10 @@ class BOIL(Optimizer):
             )
             row = kernel(pts[i : i + 1], x, h.lx, h.lt)
             k = torch.cat(
-                [torch.cat([k, row.T], 1), torch.cat([row, torch.ones(1, 1).double() + o.noise], 1)]
+                [torch.cat([k, row.T], 1), torch.cat([row, torch.ones(1, 1).double() + noise], 1)]
             )
             x = torch.cat([x, pts[i : i + 1]])
-            cov = cov - cov[:, i : i + 1] @ cov[i : i + 1, :] / (cov[i, i] + o.noise)
+            cov = cov - cov[:, i : i + 1] @ cov[i : i + 1, :] / (cov[i, i] + noise)
             if not free:
                 break
 
