@@ -216,6 +216,10 @@ def main() -> None:
         return
     # subprocesses the tests start (a CLI, a forked job) import the mutated code too
     mutated = str(ROOT / "mutants" / "src")
+    # the folder must exist when a module's process starts: a sys.path entry that is missing
+    # at the first import is cached as having nothing, and then gsos is not found at all
+    # (the stats run failed with pytest's exit code 4 on a fresh clone)
+    Path(mutated).mkdir(parents=True, exist_ok=True)
     paths = [mutated, os.environ.get("PYTHONPATH")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     start = time.monotonic()
