@@ -355,8 +355,17 @@ def test_texts_for_missing_and_unbounded_values():
     assert reach_text({**reach, f"{k} (mean)": float("nan")}) == "no target"
 
 
-def test_the_strategies_verb_writes_the_tables_and_figures(tmp_path):
+def strategies_written(tmp_path, paths, pilot_cost_charged: float) -> pd.DataFrame:
+    """The strategies verb's table for these runs of dataset d, its pilots charged so much."""
     from gsos.reports.strategies import write_strategies
+
+    measured = tmp_path / "m.json"
+    measured.write_text(json.dumps({"dataset": "d", "pilot_cost_charged": pilot_cost_charged}))
+    write_strategies(paths, [measured], tmp_path / "out")
+    return pd.read_csv(tmp_path / "out" / "strategies.csv").set_index("strategy")
+
+
+def test_the_strategies_verb_writes_the_tables_and_figures(tmp_path):
     from gsos.search.records import RecordWriter
 
     runs = experiment() + [run("bilevel_vf", s, [0.99, 0.99]) for s in range(3)]
@@ -372,11 +381,8 @@ def test_the_strategies_verb_writes_the_tables_and_figures(tmp_path):
                 }
             )
         paths.append(path)
-    measured = tmp_path / "m.json"
-    measured.write_text(json.dumps({"dataset": "d", "pilot_cost_charged": 0}))
+    table = strategies_written(tmp_path, paths, pilot_cost_charged=0)
     out = tmp_path / "out"
-    write_strategies(paths, [measured], out)
-    table = pd.read_csv(out / "strategies.csv").set_index("strategy")
     assert table.loc["random", "cost / simultaneous's"] == pytest.approx(2 / 3)
     assert (table["of which pilot runs (sample-epochs per run)"] == 0).all()
     ranks = pd.read_csv(out / "ranks.csv")
@@ -429,11 +435,8 @@ def test_the_strategies_verb_charges_pilots_and_captions_its_tables(tmp_path):
         for r in records:
             RecordWriter(path).append(r)
         paths.append(path)
-    measured = tmp_path / "m.json"
-    measured.write_text(json.dumps({"dataset": "d", "pilot_cost_charged": 300}))
+    table = strategies_written(tmp_path, paths, pilot_cost_charged=300)
     out = tmp_path / "out"
-    write_strategies(paths, [measured], out)
-    table = pd.read_csv(out / "strategies.csv").set_index("strategy")
     assert table.loc["gsos_measured", "of which pilot runs (sample-epochs per run)"] == 100.0
     assert table.loc["gsos_measured", "total cost (sample-epochs, mean)"] == 300.0
     ranks = pd.read_csv(out / "ranks.csv").set_index("strategy")

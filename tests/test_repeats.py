@@ -400,25 +400,22 @@ def test_an_evaluation_group_of_only_the_fidelity_passes_its_evaluations_on():
 def test_failures_and_unfinished_trials_are_never_a_gain():
     """With a patience of 2, two failures in a row from the start end the group; a trial
     that diverged or was stopped early is no gain either, whatever accuracy it had."""
-    factory = Factory({"G1": [{"kernel": 3}] * 6, "G2": [{"optimizer": "sgd"}] * 9})
     groups = [GroupPlan("G1", ("kernel",), Budget(evaluations=6), patience=2),
               GroupPlan("G2", ("optimizer",), Budget(evaluations=1))]  # fmt: skip
-    outcomes = iter([("fail", None), ("fail", None)])
-    opt = GroupedSequential(SPACE, 0, groups, factory)
-    seen, i = [], 0
-    while (e := opt.ask()) is not None:
-        i += 1
-        status, acc = next(outcomes, ("ok", 0.5))
-        opt.tell(e, Outcome(i, status, acc, 1.0))
-        seen.append(e.group)
-    assert seen == ["G1"] * 2 + ["G2"] * 5
-    factory = Factory({"G1": [{"kernel": 3}] * 6, "G2": [{"optimizer": "sgd"}] * 9})
-    outcomes = iter([("ok", 0.5), ("diverged", 0.9), ("stopped", 0.95)])
-    opt = GroupedSequential(SPACE, 0, groups, factory)
-    seen, i = [], 0
-    while (e := opt.ask()) is not None:
-        i += 1
-        status, acc = next(outcomes, ("ok", 0.5))
-        opt.tell(e, Outcome(i, status, acc, 1.0))
-        seen.append(e.group)
+
+    def groups_seen(first: list[tuple[str, float | None]]) -> list[str]:
+        """The group of each evaluation when the first outcomes are these, then ok at 0.5."""
+        factory = Factory({"G1": [{"kernel": 3}] * 6, "G2": [{"optimizer": "sgd"}] * 9})
+        outcomes = iter(first)
+        opt = GroupedSequential(SPACE, 0, groups, factory)
+        seen, i = [], 0
+        while (e := opt.ask()) is not None:
+            i += 1
+            status, acc = next(outcomes, ("ok", 0.5))
+            opt.tell(e, Outcome(i, status, acc, 1.0))
+            seen.append(e.group)
+        return seen
+
+    assert groups_seen([("fail", None), ("fail", None)]) == ["G1"] * 2 + ["G2"] * 5
+    seen = groups_seen([("ok", 0.5), ("diverged", 0.9), ("stopped", 0.95)])
     assert seen == ["G1"] * 3 + ["G2"] * 4

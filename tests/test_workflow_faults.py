@@ -162,15 +162,20 @@ def test_an_orphaned_job_and_its_rerun_never_write_one_journal_together(tmp_path
     assert f"pid {orphan} on " in out and "is still writing" in out, out[-3000:]  # said
 
 
-def test_cuda_without_a_gpu_stops_before_any_job(tmp_path, default_config):
+def refused_before_any_job(tmp_path, default_config, device: str) -> str:
+    """The console of the tiny workflow with this device, which must stop before any job."""
     cfg = tiny_config(default_config)
-    cfg["device"] = "cuda"
+    cfg["device"] = device
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     run = snakemake("--configfile", "c.yaml", "--cores", "1", cwd=tmp_path)
-    out = run.stdout + run.stderr
     assert run.returncode != 0
-    assert "device: cuda" in out and "no GPU" in out, out[-2000:]
     assert not (tmp_path / "results").exists()  # not a single job ran
+    return run.stdout + run.stderr
+
+
+def test_cuda_without_a_gpu_stops_before_any_job(tmp_path, default_config):
+    out = refused_before_any_job(tmp_path, default_config, "cuda")
+    assert "device: cuda" in out and "no GPU" in out, out[-2000:]
 
 
 def test_gpus_torch_cannot_use_stop_the_workflow_before_any_job(
@@ -184,15 +189,9 @@ def test_gpus_torch_cannot_use_stop_the_workflow_before_any_job(
 
     fake_nvidia_smi(tmp_path, monkeypatch, TWO_GPUS)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    cfg = tiny_config(default_config)
-    cfg["device"] = "auto"
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    run = snakemake("--configfile", "c.yaml", "--cores", "1", cwd=tmp_path)
-    out = run.stdout + run.stderr
-    assert run.returncode != 0
+    out = refused_before_any_job(tmp_path, default_config, "auto")
     assert "device: auto: 2 GPU unit(s) are listed" in out, out[-2000:]
     assert "NVIDIA driver 535.104.05" in out and "set device: cpu" in out
-    assert not (tmp_path / "results").exists()  # not a single job ran
 
 
 def test_a_failing_jobs_own_error_line_reaches_the_console(tmp_path, default_config):
