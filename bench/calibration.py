@@ -216,7 +216,7 @@ def inside(value: float, lo: float, hi: float) -> bool:
 def report_of(runs: Sequence[Sequence[Mapping[str, Any]]], truth: pd.DataFrame) -> dict:
     """Everything one experiment's report states, through the report's own code, reduced
     to what the harness counts."""
-    from gsos.reports.comparisons import adjusted_of
+    from gsos.reports.comparisons import adjusted_of, size
     from gsos.reports.paper import headline, paired_tests, runs_frame, table3, table4
     from gsos.reports.summary import summarise
 
@@ -246,7 +246,7 @@ def report_of(runs: Sequence[Sequence[Mapping[str, Any]]], truth: pd.DataFrame) 
         "headline_accuracy_p_below": bool(
             (head[head["figure"].str.contains("accuracy")]["p"] < 0.05).any()
         ),
-        "family_size": int(np.isfinite(fam["p"].astype(float)).sum()),
+        "family_size": size(fam),
         "violations": 0,
     }
     # agreement: the summary and the tables state exactly the family's verdicts

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import os
-import platform
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def describe() -> str:
     import torch
 
-    from gsos.training.trainer import cpu_has_native_bf16
+    from gsos.training.trainer import cpu_has_native_bf16, cpu_model
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     bf16 = "native bf16" if cpu_has_native_bf16() else "no native bf16"

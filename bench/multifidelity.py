@@ -20,7 +20,6 @@ runner's in-process ask() time) and the shares it chose.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -36,6 +35,8 @@ from gsos.reports.stats import (  # noqa: E402
     mean_interval,
     reduction_interval,
 )
+from gsos.reports.strategies import cost_to_reach, curve  # noqa: E402
+from gsos.search.records import read_records  # noqa: E402
 
 BASELINE = "simultaneous"
 ON_BOUND = 1e-9  # a box coordinate this close to 0 or 1 is on the bound
@@ -45,42 +46,30 @@ def load_runs(results: Path, dataset: str = "digits") -> dict[str, dict[int, lis
     runs: dict[str, dict[int, list[dict]]] = {}
     for path in sorted((results / "runs" / dataset).glob("*/seed*/records.jsonl")):
         strategy, seed = path.parent.parent.name, int(path.parent.name.removeprefix("seed"))
-        records = [json.loads(line) for line in path.read_text().splitlines()]
-        runs.setdefault(strategy, {})[seed] = records
+        runs.setdefault(strategy, {})[seed] = read_records(path)
     return runs
 
 
-def best_so_far(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative sample-epochs and best validation accuracy after each evaluation."""
-    cost = np.cumsum([r["sample_epochs"] for r in records])
-    acc = np.maximum.accumulate([r["val_accuracy"] or 0.0 for r in records])
-    return cost, acc
-
-
-def cost_to_reach(records: list[dict], target: float) -> tuple[float, bool]:
-    cost, acc = best_so_far(records)
-    hit = np.nonzero(acc >= target - 1e-12)[0]
-    return (float(cost[hit[0]]), True) if len(hit) else (float(cost[-1]), False)
+def reached(c: dict[str, np.ndarray], target: float) -> tuple[float, bool]:
+    """The reports' cost to reach ``target`` on a run's curve (:func:`curve`), and whether it
+    got there; a run that never does counts at everything it spent."""
+    cost = cost_to_reach(c, target)
+    return (cost, True) if np.isfinite(cost) else (float(c["sample_epochs"][-1]), False)
 
 
 def reach_table(runs: dict[str, dict[int, list[dict]]], margin: float = 0.0) -> pd.DataFrame:
     """Cost to reach simultaneous TPE's best validation accuracy on the same seed, less
     ``margin`` (0.01: within 1 point of it, the margin of the project's reports)."""
-    base = runs[BASELINE]
+    curves = {st: {seed: curve(rs) for seed, rs in by.items()} for st, by in runs.items()}
+    base = curves[BASELINE]
+    targets = {seed: c["best_val_accuracy"][-1] - margin for seed, c in base.items()}
     rows = []
-    for strategy, by_seed in runs.items():
+    for strategy, by_seed in curves.items():
         seeds = sorted(set(by_seed) & set(base))
-        costs, reached, finals, spent = [], [], [], []
-        for seed in seeds:
-            target = best_so_far(base[seed])[1][-1] - margin
-            c, ok = cost_to_reach(by_seed[seed], target)
-            costs.append(c)
-            reached.append(ok)
-            finals.append(best_so_far(by_seed[seed])[1][-1])
-            spent.append(best_so_far(by_seed[seed])[0][-1])
-        base_costs = [
-            cost_to_reach(base[s], best_so_far(base[s])[1][-1] - margin)[0] for s in seeds
-        ]
+        costs, got = map(list, zip(*[reached(by_seed[s], targets[s]) for s in seeds], strict=True))
+        finals = [by_seed[s]["best_val_accuracy"][-1] for s in seeds]
+        spent = [by_seed[s]["sample_epochs"][-1] for s in seeds]
+        base_costs = [reached(base[s], targets[s])[0] for s in seeds]
         red = reduction_interval({"digits": (costs, base_costs)})
         cost = mean_interval(costs, NONNEGATIVE)
         final = mean_interval(finals, ACCURACY)
@@ -89,7 +78,7 @@ def reach_table(runs: dict[str, dict[int, list[dict]]], margin: float = 0.0) -> 
                 "target": "simultaneous's best" + (f" - {margin:g}" if margin else ""),
                 "strategy": strategy,
                 "runs": len(seeds),
-                "runs reaching": int(sum(reached)),
+                "runs reaching": int(sum(got)),
                 "cost to reach (sample-epochs, mean)": cost["value"],
                 "cost ci low": cost["ci_low"],
                 "cost ci high": cost["ci_high"],
@@ -102,9 +91,9 @@ def reach_table(runs: dict[str, dict[int, list[dict]]], margin: float = 0.0) -> 
                 "final ci low": final["ci_low"],
                 "final ci high": final["ci_high"],
                 "spent (sample-epochs, mean)": float(np.mean(spent)),
-                "evaluations (mean)": float(np.mean([len(by_seed[s]) for s in seeds])),
+                "evaluations (mean)": float(np.mean([len(by_seed[s]["iteration"]) for s in seeds])),
                 "per seed cost to reach": ";".join(f"{c:.0f}" for c in costs),
-                "per seed reached": ";".join(str(int(r)) for r in reached),
+                "per seed reached": ";".join(str(int(r)) for r in got),
             }
         )
     return pd.DataFrame(rows)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gsos.reports.studies import Run, StudyWriter, distributions, find_runs
+from gsos.reports.studies import Run, StudyWriter, distributions, find_runs, quiet_optuna
 
 if TYPE_CHECKING:
     import optuna
@@ -176,7 +176,7 @@ def serve(
         warnings.simplefilter("ignore", FutureWarning)
         from optuna_dashboard import wsgi
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    quiet_optuna()
     results = Path(root) / "results" / str(config["experiment"])
     storage = optuna.storages.InMemoryStorage()
     follower = Follower(storage, results, config, say)

@@ -185,7 +185,6 @@ TABLE4 = [
     ("val_accuracy_change", "best_val_accuracy", _change),
     ("test_accuracy_change", "test_accuracy", _change),
 ]
-FIGURE_OF = {col: name for name, col, _ in TABLE4}
 ALL_DATASETS = "all datasets"  # the scope of the headline's comparisons
 
 

@@ -158,10 +158,9 @@ def intermediate_values(
 ) -> dict[int, float]:
     """1 - validation accuracy per epoch: the curves of the evaluations this one continues
     (``curves``: iteration -> its whole curve), then its own epochs."""
-    points = list(curves.get(record.get("continues") or 0, [])) + list(record.get("curve") or [])
     return {
         int(p["epoch"]): 1.0 - float(p["val_accuracy"])
-        for p in points
+        for p in whole_curve(record, curves)
         if p.get("val_accuracy") is not None
     }
 
@@ -291,7 +290,7 @@ class StudyWriter:
         self.study, self.curves = None, {}
 
 
-def _quiet_optuna() -> None:
+def quiet_optuna() -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -305,7 +304,7 @@ def build(
     config: Mapping[str, Any] | None = None,
 ) -> None:
     """Each run's records as a study in ``storage``, in the order given."""
-    _quiet_optuna()
+    quiet_optuna()
     dists = distributions(search_space)
     for run, records in runs:
         StudyWriter(storage, run, dists, experiment, config).add(records)

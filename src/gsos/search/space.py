@@ -80,9 +80,6 @@ MODEL_HYPERPARAMETERS = (
 )
 
 
-OPTIONAL_HYPERPARAMETERS = ("weight_decay",)  # 0 when neither searched nor fixed
-
-
 @dataclass(frozen=True)
 class Domain:
     """The values the CNN and its trainer can take for one hyperparameter: a searched range
