@@ -389,8 +389,9 @@ class BOIL(Optimizer):
                 return self.ei(x) - torch.log(c)
 
         torch.manual_seed(derive_seed(self.seed, 7, k))
+        self.acquisition = PerCost()  # kept for bench/boil.py: its value anywhere
         best, _ = optimize_acqf(
-            PerCost(), bounds, q=1, num_restarts=o.num_restarts, raw_samples=o.raw_samples
+            self.acquisition, bounds, q=1, num_restarts=o.num_restarts, raw_samples=o.raw_samples
         )
         x = best.detach().numpy().reshape(-1)
         return np.clip(x[:-1], 0.0, 1.0), self._epochs(float(x[-1]))
