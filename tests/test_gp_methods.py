@@ -470,3 +470,75 @@ def test_boil_learns_from_noisy_trainings_with_the_noise_fitted():
     corr = [np.corrcoef(predicted(h, n), truth(new))[0, 1] for h, n in
             [(fixed, 5e-4), (fitted, fitted.noise)]]  # fmt: skip
     assert corr[1] > 0.6 and corr[1] > corr[0] + 0.3, corr
+
+
+def test_on_grid_puts_a_whole_bin_at_its_centre_and_the_epochs_on_their_grid():
+    """A choice of k values (or an integer range of k) decodes every point of a bin to one
+    value: on the grid the bin's edges, the box's faces included, are its centre; a
+    continuous coordinate stays where it is; t is rounded to its epochs' grid. numpy and
+    torch give the same."""
+    from gsos.search.optimizers.boil import on_grid
+
+    levels = np.array([2, 3, 0])
+    x = np.array([[0.0, 0.0, 0.0, 0.0], [0.49, 0.34, 1.0, 0.07], [1.0, 1.0, 0.37, 1.0]])
+    want = np.array([[0.25, 1 / 6, 0.0, 0.0], [0.25, 0.5, 1.0, 0.125], [0.75, 5 / 6, 0.37, 1.0]])
+    np.testing.assert_allclose(on_grid(x, levels, 8), want)
+    np.testing.assert_allclose(on_grid(torch.as_tensor(x), levels, 8).numpy(), want)
+    np.testing.assert_allclose(on_grid(x, levels, 0)[:, -1], x[:, -1])  # t left alone
+
+
+def test_boil_with_bins_sees_each_configuration_at_one_place(default_config):
+    """Issue 30: BOIL proposes on the continuous box, so without ``bins`` the GP holds a
+    configuration at wherever in its values' bins the optimiser stopped, the box's faces
+    most of all (a bin's edge is farther from the data than its centre: more uncertain,
+    though the same configuration). With ``bins`` every choice and integer of a proposal,
+    its random start's included, is at its bin's centre, where the GP sees its training."""
+    import dataclasses
+
+    from synthetic import curve
+    from synthetic import objective as synthetic_objective
+
+    from gsos.search.optimizers.encoding import Box
+
+    box = Box(View.of(space(default_config), without=("epoch",)))
+    discrete = [i for i, p in enumerate(box.params) if p.kind in ("choice", "int")]
+
+    def off_centre(settings) -> int:
+        opt = BOIL(View.of(space(default_config)), 0, Budget(cost=1e4), settings)
+        count = 0
+        for i in range(settings.n_init + 6):
+            ev = opt.ask()
+            u = np.array(list(ev.raw.values()))
+            centre = box.encode(box.decode(u))
+            count += int(np.sum(~np.isclose(u[discrete], centre[discrete])))
+            out = synthetic_objective(ev.params, i)
+            points = curve(out["val_accuracy"] if out["status"] == "ok" else 0.0, ev.budget)
+            opt.tell(ev, outcome(i + 1, points[-1]["val_accuracy"], float(ev.budget), points))
+        return count
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert off_centre(dataclasses.replace(SMALL_BOIL, bins=False)) > 0, (
+            "the failure this test guards against no longer shows"
+        )
+        assert off_centre(dataclasses.replace(SMALL_BOIL, bins=True)) == 0
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_boils_warped_score_tells_the_best_configurations_apart():
+    """Issue 30: on the digits most trainings score near chance or near the top, so on the
+    score itself the standardised gap between 0.98 and 0.99 is a fraction of that between
+    0.1 and 0.2, the GP's prior variance is the bad configurations' spread, and an unseen
+    configuration (predicted at the prior) looks as promising as the incumbent's
+    neighbourhood. Modelled as the log error (``warp``), the order is kept and the top gap
+    is the larger one."""
+    from gsos.search.optimizers.boil import targets
+
+    curves = [[0.1], [0.2], [0.5], [0.98], [0.99]]
+    plain = targets(curves, 0.0, 1.0, 9, weighted=True).numpy()
+    warped = targets(curves, 0.0, 1.0, 9, weighted=True, warp=True).numpy()
+    assert list(np.argsort(warped)) == list(np.argsort(plain)) == [0, 1, 2, 3, 4]
+    assert plain[4] - plain[3] < 0.2 * (plain[1] - plain[0])
+    assert warped[4] - warped[3] > 2 * (warped[1] - warped[0])
