@@ -285,6 +285,36 @@ def test_ranks_name_their_strategies_count_missing_cells_and_rank_them_last():
     assert plain.loc["simultaneous", "average rank CI low"] == 1.0  # clipped to rank 1
 
 
+def test_gsos_with_a_bilevel_vf_group_is_neither_ranked_nor_the_target():
+    """gsos.continuous_inner: bilevel_vf fits the network on validation in the weight_decay
+    group, which the strategy's name does not say: a run whose trainings took an
+    augmented-Lagrangian step is not held out, however good its validation accuracy."""
+    runs = experiment() + [run("gsos", s, [0.99, 0.99]) for s in range(3)]
+    for records in runs[-3:]:
+        records[1]["value_function"] = {"phase": "al", "images": 10}
+    ranks = ranks_table(runs)
+    assert "gsos" not in set(ranks["strategy"])
+    table = strategies_table(runs).set_index("strategy")
+    target = "target val. accuracy (1 point below the best mean at the common cost)"
+    assert table.loc["gsos", target] == pytest.approx(2.35 / 3 - 0.01)
+    assert table.loc["gsos", "validation held out"] == "no"
+    plain = strategies_table(experiment() + [run("gsos", 0, [0.99, 0.99])])
+    assert plain.set_index("strategy").loc["gsos", "validation held out"] == "yes"
+
+
+def test_ranks_are_taken_at_the_tables_common_cost_when_an_unranked_strategy_sets_it():
+    """bilevel_vf is not ranked, but its runs count for the common cost as in the strategies
+    table (100 here): there random (0.7) beats simultaneous (0.5); at 200, the common cost
+    of the ranked strategies alone, simultaneous (0.9) would win."""
+    runs = [run("simultaneous", s, [0.5, 0.9]) for s in range(3)]
+    runs += [run("random", s, [0.7, 0.7]) for s in range(3)]
+    runs += [run("bilevel_vf", s, [0.99]) for s in range(3)]
+    table = strategies_table(runs).set_index("strategy")
+    assert (table["common cost (sample-epochs)"] == 100).all()
+    ranks = ranks_table(runs).set_index("strategy")["average rank (mean)"]
+    assert (ranks["random"], ranks["simultaneous"]) == (1.0, 2.0)
+
+
 def test_ranks_per_dataset():
     runs = experiment() + [
         run("simultaneous", 0, [0.5, 0.5], dataset="e"), run("random", 0, [0.9, 0.9], dataset="e"),
@@ -428,7 +458,7 @@ def test_the_strategies_verb_charges_pilots_and_captions_its_tables(tmp_path):
     from gsos.search.records import RecordWriter
 
     runs = experiment() + [run("gsos_measured", s, [0.9, 0.95]) for s in range(3)]
-    runs.append(run("bilevel_vf", 0, [0.99]))
+    runs.append(run("bilevel_vf", 0, [0.99, 0.99]))  # 200: the common cost stays 200
     paths = []
     for i, records in enumerate(runs):
         path = tmp_path / "runs" / f"{i}.jsonl"

@@ -84,6 +84,16 @@ def curve_frame(c: Mapping[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(dict(c))
 
 
+def fits_validation(records: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a run fitted the network on the validation split, so its validation accuracy
+    is not held out: its strategy's algorithm does (bilevel_vf), or one of its trainings took
+    an augmented-Lagrangian step on it (GSOS with ``gsos.continuous_inner: bilevel_vf``, which
+    the registry cannot know from the strategy's name)."""
+    return not validation_held_out(records[0]["strategy"]) or any(
+        (r.get("value_function") or {}).get("phase") == "al" for r in records
+    )
+
+
 def run_summary(records: Sequence[Mapping[str, Any]], charge: float = 0.0) -> dict[str, Any]:
     first = records[0]
     best = best_record(records)
@@ -100,6 +110,7 @@ def run_summary(records: Sequence[Mapping[str, Any]], charge: float = 0.0) -> di
         "sample_epochs": float(c["sample_epochs"][-1]),
         "seconds": float(c["seconds"][-1]),
         "curve": c,
+        "held_out": not fits_validation(records),
     }
 
 
@@ -166,16 +177,26 @@ def by_seed_at_common(here: Sequence[Mapping[str, Any]], common: float) -> dict[
     return out
 
 
-def target_of(means: Mapping[str, float]) -> tuple[float, str | None]:
+def target_of(means: Mapping[str, float], held: Mapping[str, bool]) -> tuple[float, str | None]:
     """1 point below the best held-out strategy's mean best validation accuracy at the
     common cost, and that strategy (registry order breaks a tie); NaN and None when no
-    held-out strategy has a value there."""
-    held = [st for st in strategy_order(means) if validation_held_out(st)]
+    held-out strategy has a value there. ``held``: whether each strategy's validation
+    accuracy is held out (:func:`held_out`)."""
+    held = [st for st in strategy_order(means) if held[st]]
     finite = [st for st in held if np.isfinite(means[st])]
     if not finite:
         return np.nan, None
     best = max(finite, key=lambda st: means[st])  # the first in registry order of the highest
     return float(means[best]) - WITHIN, best
+
+
+def held_out(here: Sequence[Mapping[str, Any]]) -> dict[str, bool]:
+    """Per strategy, whether its validation accuracy is held out in every one of its runs
+    (:func:`fits_validation`): only then may it rank, lead or set the target."""
+    out: dict[str, bool] = {}
+    for s in here:
+        out[s["strategy"]] = out.get(s["strategy"], True) and s["held_out"]
+    return out
 
 
 def dataset_rows(here: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -186,7 +207,8 @@ def dataset_rows(here: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     at = by_seed_at_common(here, common)
     names = strategy_order(at)
     val_means = {st: mean_interval([v for v, _ in at[st].values()])["value"] for st in names}
-    target, leader = target_of(val_means)
+    held = held_out(here)
+    target, leader = target_of(val_means, held)
     base = {s["seed"]: s["sample_epochs"] for s in here if s["strategy"] == BASELINE}
     rows = []
     for st in names:
@@ -207,7 +229,7 @@ def dataset_rows(here: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 "strategy name": title(st),
                 "runs": len(mine),
                 "matched by": matched_by(st),
-                "validation held out": "yes" if validation_held_out(st) else "no",
+                "validation held out": "yes" if held[st] else "no",
                 "evaluations (mean)": float(np.mean([s["evaluations"] for s in mine])),
                 "distinct configurations (mean)": float(np.mean([s["distinct"] for s in mine])),
                 "repeats told, not trained (mean)": float(np.mean([s["repeats"] for s in mine])),
@@ -239,7 +261,8 @@ def dataset_rows(here: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             }
         )
     return {"dataset": here[0]["dataset"], "common": common, "target": target,
-            "leader": leader, "val_means": val_means, "at": at, "rows": rows}  # fmt: skip
+            "leader": leader, "val_means": val_means, "held": held, "at": at,
+            "rows": rows}  # fmt: skip
 
 
 def per_dataset(every: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -278,11 +301,13 @@ def ranks_table(
     ties share the mean rank; a run with no result within the common cost ranks last), over
     every dataset × seed, with a Student-t interval clipped to [1, strategies ranked]; with
     one strategy every rank is 1. Strategies whose validation accuracy is not held out are
-    not ranked (they would rank on what they were fitted to)."""
-    every = [s for s in summaries(runs, charges) if validation_held_out(s["strategy"])]
+    not ranked (they would rank on what they were fitted to), but their runs count for the
+    common cost, as in the strategies table: one common cost per dataset wherever it is used."""
     frame = []
-    for d in per_dataset(every):
+    for d in per_dataset(summaries(runs, charges)):
         for st, seeds in d["at"].items():
+            if not d["held"][st]:
+                continue
             for seed, (val, _) in seeds.items():
                 frame.append({"dataset": d["dataset"], "strategy": st, "seed": seed,
                               "score": val})  # fmt: skip
@@ -439,7 +464,7 @@ def write_strategies(records: Sequence[Path], measured: Sequence[Path], outdir: 
         shown=strategies_shown(table),
     )
     ranks = ranks_table(runs, charges)
-    left_out = sorted({r[0]["strategy"] for r in runs if not validation_held_out(r[0]["strategy"])})
+    left_out = sorted({r[0]["strategy"] for r in runs if r and fits_validation(r)})
     note = (
         f" ({', '.join(title(s) for s in left_out)} not ranked: validation not held out)"
         if left_out

@@ -42,7 +42,7 @@ from gsos.reports.strategies import (
     summaries,
 )
 from gsos.reports.wallclock import shared_cores
-from gsos.search.optimizers.registry import title, validation_held_out
+from gsos.search.optimizers.registry import title
 
 PAPER_REGIME = {"epochs": (10, 100), "max_filters": 256}
 CHANGE = "test accuracy at the common cost − simultaneous's"  # a summary row's comparison
@@ -89,7 +89,7 @@ def leader_sentence(d: Mapping[str, Any]) -> str:
     said as one; strategies without a result there, or without a held-out validation score,
     left out with the reason."""
     means = d["val_means"]
-    held = {st: m for st, m in means.items() if validation_held_out(st)}
+    held = {st: m for st, m in means.items() if d["held"][st]}
     finite = {st: m for st, m in held.items() if np.isfinite(m)}
     out = []
     common = fmt_number(d["common"])
@@ -111,7 +111,7 @@ def leader_sentence(d: Mapping[str, Any]) -> str:
             f"{', '.join(title(st) for st in missing)}: no result within the common cost "
             "(its first evaluation, or its share of pilot runs, costs more)."
         )
-    not_held = [st for st in means if not validation_held_out(st)]
+    not_held = [st for st in means if not d["held"][st]]
     if not_held:
         out.append(
             f"{', '.join(title(st) for st in not_held)}: left out of this, the ranks and the "
