@@ -61,6 +61,17 @@ MODULES: dict[str, list[str]] = {
         "--deselect",
         "tests/test_bad_inputs.py::test_gsos_run_prints_the_warnings_before_any_job",
     ],
+    "training/trainer.py": [
+        "tests/test_trainer.py",
+        "tests/test_train.py",
+        "tests/test_device.py",
+        "tests/test_golden.py",
+        "tests/test_faults.py",
+        # kills a job at random points, again and again, in subprocesses: what it checks of
+        # the trainer (a resumed training equals one in one go) test_train.py checks
+        "--deselect",
+        "tests/test_faults.py::test_sigkill_at_random_points_loses_and_repeats_nothing",
+    ],
 }
 FIELDS = ["module", "generated", "killed", "timeout", "survived", "no_tests", "equivalent",
           "not_killed_non_equivalent", "share_percent", "seconds"]  # fmt: skip

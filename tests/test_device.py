@@ -665,3 +665,44 @@ def test_whose_out_of_memory_it_is():
     assert oom_cause(CUDA_OOM.replace("2.00 GiB", "30.00 GiB"), crowded) == "own"
     assert oom_cause(CUDA_OOM, alone) == "own"  # 1 GiB of others: a CUDA context
     assert oom_cause(CUDA_OOM, None) == "own"  # a CPU
+
+
+def test_a_cuda_trainings_random_states_are_saved_and_restored_on_its_own_gpu(monkeypatch):
+    """A continuation on CUDA restores the CPU random state and the training GPU's, that
+    GPU's only, and only where the saved state holds one (a state saved on the CPU has
+    none); on the CPU no CUDA state is read or written. torch.cuda's getter and setter stand
+    in here, keeping what they are given per device."""
+    gpu_states: dict[str, torch.Tensor] = {"cuda:1": torch.tensor([1, 2], dtype=torch.uint8)}
+    calls = []
+
+    def get_rng_state(device):
+        calls.append(("get", str(device)))
+        return gpu_states[str(device)].clone()
+
+    def set_rng_state(state, device):
+        calls.append(("set", str(device)))
+        gpu_states[str(device)] = state
+
+    monkeypatch.setattr(torch.cuda, "get_rng_state", get_rng_state)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", set_rng_state)
+    from gsos.training.trainer import _rng_state, _set_rng_state
+
+    gpu = torch.device("cuda:1")
+    saved = _rng_state(gpu)
+    assert torch.equal(saved["cpu"], torch.get_rng_state())
+    assert torch.equal(saved["cuda"], torch.tensor([1, 2], dtype=torch.uint8))
+    assert calls == [("get", "cuda:1")]
+    torch.manual_seed(5)
+    gpu_states["cuda:1"] = torch.tensor([9, 9], dtype=torch.uint8)
+    _set_rng_state(saved, gpu)
+    assert torch.equal(torch.get_rng_state(), saved["cpu"])
+    assert torch.equal(gpu_states["cuda:1"], torch.tensor([1, 2], dtype=torch.uint8))
+    assert calls[-1] == ("set", "cuda:1")
+
+    calls.clear()
+    on_cpu = _rng_state(torch.device("cpu"))
+    assert set(on_cpu) == {"cpu"}
+    torch.manual_seed(6)
+    _set_rng_state(on_cpu, torch.device("cpu"))
+    _set_rng_state(on_cpu, gpu)  # saved on the CPU, continued on a GPU: the CPU state only
+    assert torch.equal(torch.get_rng_state(), on_cpu["cpu"]) and calls == []

@@ -128,3 +128,24 @@ def test_micro_batches_give_the_whole_batchs_training(paper_space, digits):
     assert b.test_loss == pytest.approx(a.test_loss, rel=1e-4)
     assert abs(b.val_accuracy - a.val_accuracy) <= 1 / len(digits.y["val"])
     assert b.sample_epochs == a.sample_epochs
+
+
+def test_training_settings_read_every_key_of_the_config():
+    """Each training and model key a user sets reaches the trainer (a misspelt key would
+    silently train with the default), and a key left out keeps the one default."""
+    cfg = {
+        "training": {"sgd_momentum": 0.9, "eval_batch_size": 64, "precision": "bf16",
+                     "channels_last": False, "bf16_min_mflop": 7, "cpu_micro_batch_elements": 0},
+        "model": {"base_filters": 8, "filter_growth": 1.5, "max_filters": 16, "pool_size": 3},
+    }  # fmt: skip
+    s = TrainSettings.from_config(cfg)
+    assert s == TrainSettings(
+        sgd_momentum=0.9, eval_batch_size=64, precision="bf16", channels_last=False,
+        bf16_min_mflop=7.0, cpu_micro_batch_elements=0,
+        arch=Architecture(base_filters=8, filter_growth=1.5, max_filters=16, pool_size=3),
+    )  # fmt: skip
+    assert isinstance(s.bf16_min_mflop, float) and isinstance(s.arch.filter_growth, float)
+    assert TrainSettings.from_config({}) == TrainSettings()
+    assert TrainSettings.from_config({"training": {"sgd_momentum": 0.5}}) == TrainSettings(
+        sgd_momentum=0.5
+    )

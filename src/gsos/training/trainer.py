@@ -157,22 +157,24 @@ class TrainSettings:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TrainSettings:
-        model = cfg.get("model", {})
-        training = cfg.get("training", {})
-        return cls(
-            sgd_momentum=float(training.get("sgd_momentum", 0.0)),
-            eval_batch_size=int(training.get("eval_batch_size", 1024)),
-            precision=str(training.get("precision", "auto")),
-            channels_last=bool(training.get("channels_last", True)),
-            bf16_min_mflop=float(training.get("bf16_min_mflop", 2.0)),
-            cpu_micro_batch_elements=int(training.get("cpu_micro_batch_elements", 1 << 19)),
-            arch=Architecture(
-                base_filters=int(model.get("base_filters", 32)),
-                filter_growth=float(model.get("filter_growth", 2.0)),
-                max_filters=int(model.get("max_filters", 256)),
-                pool_size=int(model.get("pool_size", 2)),
-            ),
-        )
+        """The settings of config ``training`` and ``model``; a key a (test's partial)
+        config lacks keeps the dataclass's default, declared once, here."""
+        model, training = cfg.get("model", {}), cfg.get("training", {})
+
+        def read(section: Mapping[str, Any], defaults: Any, names: tuple[str, ...]) -> dict:
+            return {
+                n: type(getattr(defaults, n))(section[n]) if n in section else getattr(defaults, n)
+                for n in names
+            }
+
+        own = read(training, cls, TRAINING_KEYS)
+        return cls(**own, arch=Architecture(**read(model, Architecture, MODEL_KEYS)))
+
+
+# the config keys TrainSettings reads: training's, and model's (Architecture)
+TRAINING_KEYS = ("sgd_momentum", "eval_batch_size", "precision", "channels_last",
+                 "bf16_min_mflop", "cpu_micro_batch_elements")  # fmt: skip
+MODEL_KEYS = ("base_filters", "filter_growth", "max_filters", "pool_size")
 
 
 @dataclass
@@ -348,7 +350,7 @@ def resume_state(
     """Continue from a saved state: read on the CPU (a state saved on another device, or
     random states mapped to a GPU, would not restore), weights and optimiser state copied
     onto ``device``, random states restored; the epochs already trained."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)  # tensors, numbers, dicts
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     gen.set_state(state["generator"])
