@@ -464,7 +464,7 @@ def write_strategies(records: Sequence[Path], measured: Sequence[Path], outdir: 
         shown=strategies_shown(table),
     )
     ranks = ranks_table(runs, charges)
-    left_out = sorted({r[0]["strategy"] for r in runs if r and fits_validation(r)})
+    left_out = sorted(set(table.loc[table["validation held out"] == "no", "strategy"]))
     note = (
         f" ({', '.join(title(s) for s in left_out)} not ranked: validation not held out)"
         if left_out

@@ -13,7 +13,7 @@ import functools
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -157,24 +157,16 @@ class TrainSettings:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TrainSettings:
-        """The settings of config ``training`` and ``model``; a key a (test's partial)
-        config lacks keeps the dataclass's default, declared once, here."""
-        model, training = cfg.get("model", {}), cfg.get("training", {})
+        """The settings of config ``training`` (this class's fields) and ``model``
+        (:class:`Architecture`'s), each cast to its default's type; a key a (test's partial)
+        config lacks keeps the dataclass's default, declared once, there."""
 
-        def read(section: Mapping[str, Any], defaults: Any, names: tuple[str, ...]) -> dict:
-            return {
-                n: type(getattr(defaults, n))(section[n]) if n in section else getattr(defaults, n)
-                for n in names
-            }
+        def read(kind: type, section: Mapping[str, Any]) -> dict[str, Any]:
+            names = [f.name for f in fields(kind) if f.name != "arch"]
+            return {n: type(getattr(kind, n))(section[n]) for n in names if n in section}
 
-        own = read(training, cls, TRAINING_KEYS)
-        return cls(**own, arch=Architecture(**read(model, Architecture, MODEL_KEYS)))
-
-
-# the config keys TrainSettings reads: training's, and model's (Architecture)
-TRAINING_KEYS = ("sgd_momentum", "eval_batch_size", "precision", "channels_last",
-                 "bf16_min_mflop", "cpu_micro_batch_elements")  # fmt: skip
-MODEL_KEYS = ("base_filters", "filter_growth", "max_filters", "pool_size")
+        arch = Architecture(**read(Architecture, cfg.get("model", {})))
+        return cls(**read(cls, cfg.get("training", {})), arch=arch)
 
 
 @dataclass

@@ -138,22 +138,10 @@ class Settings:
         return settings_from(cls, o)
 
 
-def levels_of(box: Box) -> np.ndarray:
-    """Each box coordinate's number of values: a choice's, an integer range's; 0 when it is
-    continuous."""
-    return np.array(
-        [
-            len(p.values) if p.kind == "choice"
-            else int(p.high) - int(p.low) + 1 if p.kind == "int" and p.low is not None
-            and p.high is not None else 0
-            for p in box.params
-        ]
-    )  # fmt: skip
-
-
 def on_grid(x: Any, levels: np.ndarray, t_steps: int) -> Any:
     """``x`` (box coordinates, then t; numpy or torch, points on the last axis) with each
-    discrete coordinate at the centre of its value's bin and t on its epochs' grid.
+    discrete coordinate at the centre of its value's bin (``levels``: :attr:`Box.bins`) and
+    t on its epochs' grid.
 
     A choice's or an integer's whole bin decodes to one value, so without this the GP holds
     one configuration at many places and, maximising the acquisition over the continuous box,
@@ -363,7 +351,7 @@ class BOIL(Optimizer):
         self.observations: list[Observation] = []
         self.hyper = Hyper()
         self.proposals = 0
-        self.levels = levels_of(self.box) if settings.bins else np.zeros(self.box.dim, int)
+        self.levels = self.box.bins if settings.bins else np.zeros(self.box.dim, int)
         self.t_steps = self.t_high - self.t_low if settings.bins else 0
 
     # --- scales -------------------------------------------------------------------------

@@ -41,6 +41,17 @@ class Box:
         """Number of values of each categorical coordinate (0 for the others)."""
         return np.array([len(p.values) if p.kind == "choice" else 0 for p in self.params])
 
+    @property
+    def bins(self) -> np.ndarray:
+        """Number of equal bins of each coordinate: a choice's values, an integer range's
+        whole numbers; 0 for a continuous one."""
+        return np.array([
+            len(p.values) if p.kind == "choice"
+            else int(p.high) - int(p.low) + 1 if p.kind == "int" and p.high is not None
+            and p.low is not None else 0
+            for p in self.params
+        ])  # fmt: skip
+
     def decode(self, u: Sequence[float]) -> dict[str, Value]:
         """Searched values for a box point (clipped into the box)."""
         out: dict[str, Value] = {}
