@@ -72,6 +72,11 @@ MODULES: dict[str, list[str]] = {
         "--deselect",
         "tests/test_faults.py::test_sigkill_at_random_points_loses_and_repeats_nothing",
     ],
+    "training/model.py": ["tests/test_model.py", "tests/test_train.py"],
+    "training/descent.py": ["tests/test_descent.py"],
+    "training/curves.py": ["tests/test_methods.py"],
+    "search/space.py": ["tests/test_space.py", "tests/test_config.py"],
+    "search/groups.py": ["tests/test_strategies.py", "tests/test_config.py"],
 }
 FIELDS = ["module", "generated", "killed", "timeout", "survived", "no_tests", "equivalent",
           "not_killed_non_equivalent", "share_percent", "seconds"]  # fmt: skip
