@@ -73,6 +73,11 @@ def main(argv=None) -> None:
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers (standard pipeline)")
     ap.add_argument("--run-dir", type=Path, help="analyse this finished default run instead")
     ap.add_argument(
+        "--before",
+        help="pipeline: first run the default with this commit's code (the old code), then with "
+        "the head's, and compare their times and results (pipeline_results.csv)",
+    )
+    ap.add_argument(
         "--fabolas-records",
         type=Path,
         help="a FABOLAS run's folder (records.jsonl, summary.json): the state it proposes from",
@@ -127,11 +132,16 @@ def main(argv=None) -> None:
         elif part == "pipeline":
             if a.quick:
                 continue
-            from pipeline import pipeline
+            from pipeline import pipeline, side_by_side
 
-            df, total, ran_in = pipeline(a.run_dir)
-            a.run_dir = ran_in  # the miniature part reads the same run
-            df["pipeline_wall_seconds"] = total
+            if a.before is not None and a.run_dir is None:
+                df, agree = side_by_side(a.before)
+                agree.assign(machine=machine).to_csv(out / "pipeline_results.csv", index=False)
+                a.run_dir = Path(df.attrs["after_run"])
+            else:
+                df, total, ran_in = pipeline(a.run_dir)
+                a.run_dir = ran_in  # the miniature part reads the same run
+                df["pipeline_wall_seconds"] = total
             df["target_seconds"] = TARGETS["pipeline_seconds"]
         elif part == "miniature":
             if a.run_dir is None:
