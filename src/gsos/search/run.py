@@ -32,7 +32,6 @@ from gsos.search.optimizers.build import build_optimizer, run_budget
 from gsos.search.records import RunLock, journal_path, publish
 from gsos.search.runner import Evaluate, Progress, Runner
 from gsos.search.space import SearchSpace
-from gsos.training.allocator import keep_freed_memory
 from gsos.training.gpus import GPUUnusable, bind_gpu, gpu_lock_dir, inventory, torch_gpu_problem
 from gsos.training.trainer import (
     Meter,
@@ -332,7 +331,6 @@ def run_hpo(
     # one writer per run: a second one (an orphaned job) waits here, before it reads anything
     with RunLock(journal_path(Path(records_path)), say=lambda m: say(f"[{label}] {m}")):
         torch.set_num_threads(max(1, threads))
-        keep_freed_memory()  # freed blocks stay for the next training step
         device_name = str(settings.get("device", "auto"))
         slot = bind_gpu(
             device_name,

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from gsos.data.tensors import DeviceData
+from gsos.training.allocator import keep_freed_memory
 from gsos.training.descent import SGD, Adam
 from gsos.training.model import CNN, Architecture
 
@@ -402,6 +403,7 @@ def train_and_evaluate(
     (:mod:`gsos.training.value_function`); its steps count as training images too.
     """
     device = data.x["train"].device
+    keep_freed_memory()  # each step's large blocks reused, not faulted in again (once a process)
     torch.manual_seed(seed)
     gen = data_order(seed)
     model = CNN(params, data.in_shape, data.n_classes, settings.arch).to(device)
