@@ -1,6 +1,8 @@
 """GSOS (paper Algorithm 2) and simultaneous TPE, driven by the real runner on a stand-in
 objective, so that the strategy logic is checked exactly."""
 
+import json
+
 import pytest
 from synthetic import run_synthetic
 
@@ -239,3 +241,33 @@ def test_strategy_settings_take_their_config_section_typed():
     assert s.rho == 1.0 and isinstance(s.rho, float) and s.lower_epochs == 3
     assert s.n_init == Settings.n_init
     assert Settings.from_config({"lower_epochs": None}).lower_epochs is None
+
+
+def test_the_groups_file_carries_each_groups_members_budget_and_share(tmp_path):
+    """`gsos groups` writes the configured groups with their iteration budgets and shares; the
+    HPO job reads back exactly those (and no patience: budgets by shares, not adaptive); no
+    file, no groups."""
+    from gsos.search.groups import load_groups, write_groups
+
+    space = {n: {} for n in ("lr", "dropout_rate", "optimizer", "epoch", "batch_size")}
+    spec = [
+        {"name": "G1", "params": ["lr", "dropout_rate"], "share": 5},
+        {"name": "G2", "params": ["optimizer"], "share": 3},
+        {"name": "G3", "params": ["epoch", "batch_size"], "share": 2},
+    ]
+    out = tmp_path / "groups.json"
+    write_groups({"search_space": space, "hpo": {"iterations": 20}, "groups": spec}, out)
+    groups, shares, patience = load_groups(out)
+    assert [(g.name, g.params, g.iterations) for g in groups] == [
+        ("G1", ("lr", "dropout_rate"), 10),
+        ("G2", ("optimizer",), 6),
+        ("G3", ("epoch", "batch_size"), 4),
+    ]
+    assert shares == [5.0, 3.0, 2.0] and patience is None
+    assert json.loads(out.read_text())["source"] == "config gsos.groups"
+    content = json.loads(out.read_text())  # a group without a share: budgets not by shares
+    content["groups"][1]["share"] = None
+    content["patience"] = 15
+    out.write_text(json.dumps(content))
+    assert load_groups(out)[1:] == (None, 15)
+    assert load_groups(None) == ([], None, None)
