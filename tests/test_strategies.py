@@ -271,3 +271,37 @@ def test_the_groups_file_carries_each_groups_members_budget_and_share(tmp_path):
     out.write_text(json.dumps(content))
     assert load_groups(out)[1:] == (None, 15)
     assert load_groups(None) == ([], None, None)
+
+
+@pytest.mark.parametrize(
+    "total, shares, expected",
+    [
+        (7, [1, 1, 2], [2, 2, 3]),  # the largest remainders (0.75, 0.75) get the two left over
+        (5, [100, 1, 1], [3, 1, 1]),  # every group one at least, taken from the largest
+        (5, [1, 1, 100], [1, 1, 3]),  # ... wherever the largest stands
+        (10, [1, 1, 1], [4, 3, 3]),  # a tie: the group listed first
+    ],
+)
+def test_iterations_split_by_largest_remainder_with_one_for_every_group(total, shares, expected):
+    assert split_iterations(total, shares) == expected
+
+
+def test_ties_in_the_split_go_to_the_groups_listed_first():
+    """Many groups, remainders tied in blocks (where an unstable sort reorders them): among
+    equal remainders, the extra iterations go in the order the groups are listed."""
+    fractions = [0.25, 0.25, 0.5, 0.5, 0.5, 0.75, 0.25, 0.75, 0.5, 0.25] * 5 + [0.5, 0.75, 0.25]
+    shares = [2 + f for f in fractions]  # shares summing to the total: exact = the share
+    total = int(sum(shares))
+    assert total == sum(shares)
+    left = total - 2 * len(shares)
+    first = sorted(range(len(shares)), key=lambda i: -fractions[i])[:left]  # Python: stable
+    assert split_iterations(total, shares) == [3 if i in first else 2 for i in range(len(shares))]
+
+
+def test_a_bad_grouping_is_named_by_its_place():
+    with pytest.raises(ValueError, match="group 2 names 'nope'"):
+        check_partition(["lr", "epoch"], [["lr"], ["nope", "epoch"]])
+    with pytest.raises(ValueError, match="'iterations' or every group 'share', not a mix"):
+        mixed = [{"name": "a", "params": ["lr"], "share": 1},
+                 {"name": "b", "params": ["epoch"], "iterations": 5}]  # fmt: skip
+        build_groups(["lr", "epoch"], 10, mixed)
